@@ -1,0 +1,3 @@
+DROP TABLE favorite_interviews;
+DROP TABLE interviews;
+DROP TABLE users;

@@ -1,0 +1,29 @@
+//! `/healthz` (the process is up) and `/readyz` (the database answers).
+
+use actix_web::{HttpResponse, get, web};
+use diesel::connection::SimpleConnection;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+
+/// Liveness: answers 200 while the process serves HTTP, database or not.
+#[utoipa::path(tag = "health", responses((status = 200, description = "The process is up")))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: 200 when a pooled connection answers `SELECT 1`, else 503.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers"),
+        (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.run(|conn| conn.batch_execute("SELECT 1").map_err(ApiError::from)).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+}

@@ -1,0 +1,30 @@
+//! HTTP handlers and representations, one module per resource.
+
+pub mod body;
+pub mod favorites;
+pub mod health;
+pub mod interviews;
+pub mod pagination;
+pub mod path;
+pub mod users;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers every `/api/v1` operation; `utoipa-actix-web` collects each one
+/// into the OpenAPI document with its prefix.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(users::get_me)
+        .service(users::get_user)
+        .service(interviews::create_interview)
+        .service(interviews::list_interviews)
+        .service(interviews::get_interview)
+        .service(interviews::update_interview)
+        .service(interviews::delete_interview)
+        .service(favorites::list_my_favorites)
+        .service(favorites::get_favorite)
+        .service(favorites::put_favorite)
+        .service(favorites::delete_favorite)
+        .service(favorites::toggle_favorite)
+        .service(favorites::list_user_favorites)
+        .service(favorites::list_favorited_by);
+}

@@ -1,0 +1,90 @@
+//! The one pagination helper: `?limit=&cursor=` in, `{"items", "next_cursor"}`
+//! plus a `Link: rel="next"` header out. Cursors are opaque to clients.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+use crate::repo::{Cursor, Page, PageRequest};
+
+pub const DEFAULT_LIMIT: i64 = 20;
+pub const MAX_LIMIT: i64 = 100;
+
+/// Cursor format version; a cursor of another version is rejected.
+const CURSOR_VERSION: &str = "v1";
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Rows per page, 1 to 100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page; may be reused with another `limit`.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The validated page request: `limit` outside 1..=100 is `invalid_query`,
+    /// a cursor this service did not issue is `invalid_cursor`.
+    pub fn request(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::InvalidQuery(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+        }
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        Ok(PageRequest { limit, after })
+    }
+}
+
+pub fn encode_cursor(cursor: &Cursor) -> String {
+    let micros = cursor.at.and_utc().timestamp_micros();
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_VERSION}:{micros}:{}", cursor.id))
+}
+
+pub fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
+    let invalid = || ApiError::InvalidCursor("cursor is not one this service issued; use next_cursor from a previous page".to_owned());
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let mut parts = text.split(':');
+    let (Some(CURSOR_VERSION), Some(micros), Some(id), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid());
+    };
+    let micros: i64 = micros.parse().map_err(|_| invalid())?;
+    let id: i64 = id.parse().map_err(|_| invalid())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?.naive_utc();
+    if id <= 0 {
+        return Err(invalid());
+    }
+    Ok(Cursor { at, id })
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageOf<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` exactly when no rows follow.
+    pub next_cursor: Option<String>,
+}
+
+/// Answers 200 with the page, and a `Link: <…>; rel="next"` header carrying
+/// the request's own query with the next cursor when there is a next page.
+pub fn respond<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
+    let next_cursor = page.next.as_ref().map(encode_cursor);
+    let mut response = HttpResponse::Ok();
+    if let Some(cursor) = &next_cursor {
+        let mut url = req.full_url();
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(key, _)| key != "cursor")
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("cursor", cursor);
+        response.insert_header((header::LINK, format!("<{url}>; rel=\"next\"")));
+    }
+    response.json(PageOf { items: page.rows, next_cursor })
+}

@@ -1,0 +1,87 @@
+//! Builds the actix `App` from `AppState`; used by `serve` and by the tests.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Compress, ErrorHandlers};
+use actix_web::web::{self, PathConfig, PayloadConfig, QueryConfig};
+use actix_web::{App, Error, HttpResponse};
+use utoipa::openapi::OpenApi;
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::api::{self, body::MAX_BODY_BYTES};
+use crate::auth::Authenticator;
+use crate::db::{Backend, Conn, Pool};
+use crate::error::ApiError;
+use crate::http::{RouteTable, problem_for_bare_errors, request_context};
+
+/// What every request can reach: the database pool and the token verifier.
+pub struct AppState {
+    pub pool: Pool,
+    pub backend: Backend,
+    pub auth: Arc<Authenticator>,
+}
+
+impl AppState {
+    /// Runs blocking database work on a pooled connection, off the async
+    /// workers (actix's blocking thread pool). Waiting for a connection is
+    /// bounded by the pool's timeout, after which the request gets 503.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// The routes and the OpenAPI document collected from them, without state:
+/// `favorites openapi` needs only the document.
+pub fn routes() -> (
+    App<impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse, Error = Error, InitError = ()>>,
+    OpenApi,
+) {
+    App::new()
+        .into_utoipa_app()
+        .openapi(crate::openapi::base())
+        .service(api::health::healthz)
+        .service(api::health::readyz)
+        .route("/api/v1/openapi.json", web::get().to(openapi_json))
+        .service(scope::scope("/api/v1").configure(api::configure))
+        .split_for_parts()
+}
+
+/// The whole application: routes, extractor configuration, error rendering
+/// and middleware, around `state`.
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<impl MessageBody>, Error = Error, InitError = ()>>
+{
+    let (app, document) = routes();
+    let route_table = web::Data::new(RouteTable::from_openapi(&document));
+    let document = web::Data::new(document);
+    app.app_data(state)
+        .app_data(route_table)
+        .app_data(document)
+        .app_data(PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(PathConfig::default().error_handler(|error, _| {
+            ApiError::InvalidPath(format!("the path is not valid: {error}")).into()
+        }))
+        .app_data(QueryConfig::default().error_handler(|error, _| {
+            ApiError::InvalidQuery(format!("the query string is not valid: {error}")).into()
+        }))
+        .default_service(web::to(crate::http::unmatched))
+        .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
+        .wrap(Compress::default())
+        .wrap(actix_web::middleware::from_fn(request_context))
+}
+
+async fn openapi_json(document: web::Data<OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(document.get_ref())
+}

@@ -1,0 +1,159 @@
+//! The `favorites` command line: `serve` (the default), `migrate`, `token`, `openapi`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpServer, web};
+use clap::{Parser, Subcommand};
+
+use crate::app::{AppState, build_app};
+use crate::auth::{Authenticator, Signer};
+use crate::config::{LogFormat, RawSettings, Settings};
+use crate::db::{self, Backend, PoolOptions};
+
+/// Exit code for unusable configuration.
+const EXIT_CONFIG: u8 = 2;
+/// How long a request waits for a database connection before 503.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Parser)]
+#[command(name = "favorites", version, about = "Favorites and team memberships over a JSON REST API")]
+struct Cli {
+    #[command(flatten)]
+    settings: RawSettings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default); applies pending migrations first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a signed JWT the server accepts, for development and scripts.
+    Token {
+        /// The subject (`sub`): the user's stable identifier.
+        #[arg(long)]
+        sub: String,
+        /// Display name used when the user is created.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Print the OpenAPI document as JSON.
+    Openapi,
+}
+
+/// Parses the command line and runs it; the process's exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        return print_openapi();
+    }
+    let settings = match cli.settings.validate() {
+        Ok(settings) => settings,
+        Err(error) => return fail(EXIT_CONFIG, &error),
+    };
+    init_tracing(settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Migrate => migrate(&settings),
+        Command::Token { sub, name, ttl } => token(&settings, &sub, name.as_deref(), ttl),
+        Command::Openapi => print_openapi(),
+    }
+}
+
+fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("favorites: {error}");
+    ExitCode::from(code)
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+fn print_openapi() -> ExitCode {
+    match serde_json::to_string_pretty(&crate::openapi::document()) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(1, &error),
+    }
+}
+
+/// Creates the SQLite file's directory, connects, and migrates.
+fn open_database(settings: &Settings) -> Result<db::Pool, String> {
+    if settings.backend == Backend::Sqlite {
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|error| format!("invalid DATABASE_URL: cannot create {}: {error}", settings.data_dir.display()))?;
+    }
+    let pool = db::build_pool(&settings.database_url, &PoolOptions { max_size: settings.pool_size, connection_timeout: POOL_TIMEOUT });
+    let mut conn = pool
+        .get_timeout(POOL_TIMEOUT)
+        .map_err(|error| format!("cannot connect to the database (DATABASE_URL): {error}"))?;
+    let applied = db::run_migrations(&mut conn).map_err(|error| format!("migrations failed: {error}"))?;
+    tracing::info!(applied, backend = ?settings.backend, "database migrated");
+    Ok(pool)
+}
+
+fn migrate(settings: &Settings) -> ExitCode {
+    match open_database(settings) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => fail(1, &error),
+    }
+}
+
+fn token(settings: &Settings, sub: &str, name: Option<&str>, ttl: i64) -> ExitCode {
+    if sub.is_empty() || sub.chars().count() > crate::auth::MAX_SUBJECT_CHARS {
+        return fail(EXIT_CONFIG, &"--sub must be 1 to 255 characters");
+    }
+    if ttl <= 0 {
+        return fail(EXIT_CONFIG, &"--ttl must be a positive number of seconds");
+    }
+    let secret = match settings.hs256_secret() {
+        Ok(secret) => secret,
+        Err(error) => return fail(EXIT_CONFIG, &error),
+    };
+    let signer = Signer::hs256(&secret, settings.jwt_issuer.clone(), settings.jwt_audience.clone());
+    match signer.mint(sub, name, ttl) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(1, &error),
+    }
+}
+
+fn serve(settings: Settings) -> ExitCode {
+    let secret = match settings.hs256_secret() {
+        Ok(secret) => secret,
+        Err(error) => return fail(EXIT_CONFIG, &error),
+    };
+    let pool = match open_database(&settings) {
+        Ok(pool) => pool,
+        Err(error) => return fail(1, &error),
+    };
+    let auth = Arc::new(Authenticator::hs256(&secret, settings.jwt_issuer.as_deref(), settings.jwt_audience.as_deref()));
+    let state = web::Data::new(AppState { pool, backend: settings.backend, auth });
+    let result = actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || build_app(state.clone()))
+            .bind(settings.bind)
+            .map_err(|error| format!("invalid BIND: cannot listen on {}: {error}", settings.bind))?;
+        tracing::info!(bind = %settings.bind, "listening");
+        server.run().await.map_err(|error| format!("server failed: {error}"))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(1, &error),
+    }
+}

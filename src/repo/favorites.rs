@@ -1,0 +1,184 @@
+//! The favorites relation: users favorite interviews, stored in the through
+//! table `favorite_interviews` with its composite key (`user_id`, `interview_id`).
+//!
+//! Every write follows one protocol, so concurrent writes neither race nor
+//! deadlock: in one write transaction, first lock the interview row (which
+//! also proves it exists), then change the through table, then move
+//! `favorites_count` by exactly the number of rows that changed.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::interviews::InterviewRow;
+use super::users::UserRow;
+use super::{Cursor, Page, PageRequest, older_than};
+use crate::db::schema::{favorite_interviews, interviews, users};
+use crate::db::{Conn, MultiBackend, write_transaction};
+use crate::on_backend;
+
+/// One user's relation to one interview, with the interview's current count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FavoriteState {
+    pub interview_id: i64,
+    /// When the user favorited it; `None` when they have not.
+    pub favorited_at: Option<NaiveDateTime>,
+    pub favorites_count: i64,
+}
+
+/// The outcome of [`add_favorite`]: the state, and whether a row was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    pub state: FavoriteState,
+    pub created: bool,
+}
+
+/// Locks the interview's row for the rest of the transaction and returns its
+/// `favorites_count`, or `None` when the interview does not exist.
+///
+/// PostgreSQL: `SELECT … FOR NO KEY UPDATE`, which serialises favorite writes
+/// on one interview but not the foreign-key checks of other inserts. SQLite:
+/// the write transaction is `BEGIN IMMEDIATE`, so the database is already ours.
+fn lock_interview(conn: &mut Conn, interview_id: i64) -> QueryResult<Option<i64>> {
+    let query = interviews::table.find(interview_id).select(interviews::favorites_count);
+    match conn {
+        Conn::Pg(c) => query.for_no_key_update().first(c).optional(),
+        Conn::Sqlite(c) => query.first(c).optional(),
+    }
+}
+
+/// Moves the interview's `favorites_count` by `delta`; returns the new count.
+fn adjust_count(conn: &mut Conn, interview_id: i64, delta: i64) -> QueryResult<i64> {
+    diesel::update(interviews::table.find(interview_id))
+        .set(interviews::favorites_count.eq(interviews::favorites_count + delta))
+        .returning(interviews::favorites_count)
+        .get_result(conn)
+}
+
+fn insert_row(conn: &mut Conn, user_id: i64, interview_id: i64, now: NaiveDateTime) -> QueryResult<bool> {
+    let row = (
+        favorite_interviews::user_id.eq(user_id),
+        favorite_interviews::interview_id.eq(interview_id),
+        favorite_interviews::created_at.eq(now),
+    );
+    let inserted = on_backend!(conn, |c| diesel::insert_into(favorite_interviews::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted > 0)
+}
+
+fn delete_row(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult<bool> {
+    let deleted = diesel::delete(favorite_interviews::table.find((user_id, interview_id))).execute(conn)?;
+    Ok(deleted > 0)
+}
+
+fn favorited_at(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult<Option<NaiveDateTime>> {
+    favorite_interviews::table
+        .find((user_id, interview_id))
+        .select(favorite_interviews::created_at)
+        .first(conn)
+        .optional()
+}
+
+/// Favorites the interview for the user. Idempotent through the database: the
+/// insert ignores an existing row (never check-then-act), and the count moves
+/// only when a row was really inserted. `None` when the interview does not exist.
+pub fn add_favorite(conn: &mut Conn, user_id: i64, interview_id: i64, now: NaiveDateTime) -> QueryResult<Option<Added>> {
+    write_transaction(conn, |conn| {
+        let Some(count) = lock_interview(conn, interview_id)? else {
+            return Ok(None);
+        };
+        let created = insert_row(conn, user_id, interview_id, now)?;
+        let (favorites_count, favorited_at) = if created {
+            (adjust_count(conn, interview_id, 1)?, Some(now))
+        } else {
+            (count, favorited_at(conn, user_id, interview_id)?)
+        };
+        Ok(Some(Added { state: FavoriteState { interview_id, favorited_at, favorites_count }, created }))
+    })
+}
+
+/// Unfavorites the interview for the user. Idempotent: deleting an absent row
+/// succeeds and leaves the count alone. `None` when the interview does not exist.
+pub fn remove_favorite(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult<Option<FavoriteState>> {
+    write_transaction(conn, |conn| {
+        let Some(count) = lock_interview(conn, interview_id)? else {
+            return Ok(None);
+        };
+        let favorites_count = if delete_row(conn, user_id, interview_id)? {
+            adjust_count(conn, interview_id, -1)?
+        } else {
+            count
+        };
+        Ok(Some(FavoriteState { interview_id, favorited_at: None, favorites_count }))
+    })
+}
+
+/// Flips the user's favorite on the interview in one atomic step: with the
+/// interview locked, delete the row if there is one, else insert it. N
+/// concurrent toggles from a not-favorited start leave it favorited exactly
+/// when N is odd. `None` when the interview does not exist.
+pub fn toggle_favorite(conn: &mut Conn, user_id: i64, interview_id: i64, now: NaiveDateTime) -> QueryResult<Option<FavoriteState>> {
+    write_transaction(conn, |conn| {
+        if lock_interview(conn, interview_id)?.is_none() {
+            return Ok(None);
+        }
+        let state = if delete_row(conn, user_id, interview_id)? {
+            FavoriteState { interview_id, favorited_at: None, favorites_count: adjust_count(conn, interview_id, -1)? }
+        } else {
+            insert_row(conn, user_id, interview_id, now)?;
+            FavoriteState { interview_id, favorited_at: Some(now), favorites_count: adjust_count(conn, interview_id, 1)? }
+        };
+        Ok(Some(state))
+    })
+}
+
+/// The user's current state on the interview; `None` when it does not exist.
+/// A plain read: it may be stale by the time the caller sees it.
+pub fn favorite_state(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult<Option<FavoriteState>> {
+    let Some(favorites_count) = interviews::table
+        .find(interview_id)
+        .select(interviews::favorites_count)
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let favorited_at = favorited_at(conn, user_id, interview_id)?;
+    Ok(Some(FavoriteState { interview_id, favorited_at, favorites_count }))
+}
+
+/// A favorite seen from the user's side: when, and the interview with its author.
+pub type FavoriteOfUser = (NaiveDateTime, InterviewRow, UserRow);
+
+/// list_favorites(user): what the user favorited, newest favorite first.
+/// Keyset on (`created_at`, `interview_id`) over
+/// `favorite_interviews_by_user_newest`; the interview and its author come in
+/// the same query. An unknown user yields an empty page.
+pub fn list_favorites(conn: &mut Conn, user_id: i64, page: &PageRequest) -> QueryResult<Page<FavoriteOfUser>> {
+    let query = favorite_interviews::table
+        .inner_join(interviews::table.inner_join(users::table))
+        .filter(favorite_interviews::user_id.eq(user_id))
+        .select((favorite_interviews::created_at, InterviewRow::as_select(), UserRow::as_select()))
+        .order((favorite_interviews::created_at.desc(), favorite_interviews::interview_id.desc()))
+        .limit(page.fetch())
+        .into_boxed::<MultiBackend>();
+    let query = older_than!(query, favorite_interviews::created_at, favorite_interviews::interview_id, page.after);
+    let rows = query.load::<FavoriteOfUser>(conn)?;
+    Ok(page.page(rows, |(at, interview, _)| Cursor { at: *at, id: interview.id }))
+}
+
+/// list_favorited_by(interview): who favorited it, newest first. Keyset on
+/// (`created_at`, `user_id`) over `favorite_interviews_by_interview_newest`.
+pub fn list_favorited_by(conn: &mut Conn, interview_id: i64, page: &PageRequest) -> QueryResult<Page<(NaiveDateTime, UserRow)>> {
+    let query = favorite_interviews::table
+        .inner_join(users::table)
+        .filter(favorite_interviews::interview_id.eq(interview_id))
+        .select((favorite_interviews::created_at, UserRow::as_select()))
+        .order((favorite_interviews::created_at.desc(), favorite_interviews::user_id.desc()))
+        .limit(page.fetch())
+        .into_boxed::<MultiBackend>();
+    let query = older_than!(query, favorite_interviews::created_at, favorite_interviews::user_id, page.after);
+    let rows = query.load::<(NaiveDateTime, UserRow)>(conn)?;
+    Ok(page.page(rows, |(at, user)| Cursor { at: *at, id: user.id }))
+}

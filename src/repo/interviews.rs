@@ -1,0 +1,123 @@
+//! Interviews: created, edited and deleted by their author; listed newest first.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::users::UserRow;
+use super::{Cursor, Page, PageRequest, older_than};
+use crate::db::schema::{favorite_interviews, interviews, users};
+use crate::db::{Conn, MultiBackend};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = interviews)]
+pub struct InterviewRow {
+    pub id: i64,
+    pub author_id: i64,
+    pub title: String,
+    pub company: String,
+    pub position: String,
+    pub body: String,
+    pub favorites_count: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// An interview with its author, as every representation needs both.
+pub type InterviewWithAuthor = (InterviewRow, UserRow);
+
+/// The fields a client writes; validated by the API before they get here.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = interviews)]
+pub struct NewInterview {
+    pub title: String,
+    pub company: String,
+    pub position: String,
+    pub body: String,
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = interviews)]
+pub struct InterviewChanges {
+    pub title: Option<String>,
+    pub company: Option<String>,
+    pub position: Option<String>,
+    pub body: Option<String>,
+}
+
+/// Creates an interview by `author_id` with no favorites; returns it with its author.
+pub fn create(conn: &mut Conn, author_id: i64, new: &NewInterview, now: NaiveDateTime) -> QueryResult<InterviewWithAuthor> {
+    let id: i64 = diesel::insert_into(interviews::table)
+        .values((
+            new,
+            interviews::author_id.eq(author_id),
+            interviews::favorites_count.eq(0),
+            interviews::created_at.eq(now),
+            interviews::updated_at.eq(now),
+        ))
+        .returning(interviews::id)
+        .get_result(conn)?;
+    find(conn, id)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// The interview with this id and its author, or `None`.
+pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<InterviewWithAuthor>> {
+    interviews::table
+        .inner_join(users::table)
+        .filter(interviews::id.eq(id))
+        .select((InterviewRow::as_select(), UserRow::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// The author of the interview with this id, or `None` when it does not exist.
+pub fn author_of(conn: &mut Conn, id: i64) -> QueryResult<Option<i64>> {
+    interviews::table.find(id).select(interviews::author_id).first(conn).optional()
+}
+
+/// Applies `changes` and bumps `updated_at`; returns how many rows changed (0 or 1).
+pub fn update(conn: &mut Conn, id: i64, changes: &InterviewChanges, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(interviews::table.find(id))
+        .set((changes, interviews::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// Deletes the interview; its favorites go with it (`ON DELETE CASCADE`).
+/// Returns whether a row was deleted.
+pub fn delete(conn: &mut Conn, id: i64) -> QueryResult<bool> {
+    Ok(diesel::delete(interviews::table.find(id)).execute(conn)? > 0)
+}
+
+/// Interviews newest first, optionally only those by `author_id` (an unknown
+/// author yields an empty page). Keyset on (`created_at`, `id`), served by
+/// `interviews_newest` / `interviews_by_author_newest` read backwards.
+pub fn list(conn: &mut Conn, author_id: Option<i64>, page: &PageRequest) -> QueryResult<Page<InterviewWithAuthor>> {
+    let mut query = interviews::table
+        .inner_join(users::table)
+        .select((InterviewRow::as_select(), UserRow::as_select()))
+        .order((interviews::created_at.desc(), interviews::id.desc()))
+        .limit(page.fetch())
+        .into_boxed::<MultiBackend>();
+    if let Some(author_id) = author_id {
+        query = query.filter(interviews::author_id.eq(author_id));
+    }
+    let query = older_than!(query, interviews::created_at, interviews::id, page.after);
+    let rows = query.load::<InterviewWithAuthor>(conn)?;
+    Ok(page.page(rows, |(interview, _)| Cursor { at: interview.created_at, id: interview.id }))
+}
+
+/// Which of `interview_ids` the user has favorited: one indexed query per
+/// page, never one per row.
+pub fn favorited_among(conn: &mut Conn, user_id: i64, interview_ids: &[i64]) -> QueryResult<HashSet<i64>> {
+    if interview_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let ids: Vec<i64> = favorite_interviews::table
+        .filter(favorite_interviews::user_id.eq(user_id))
+        .filter(favorite_interviews::interview_id.eq_any(interview_ids))
+        .select(favorite_interviews::interview_id)
+        .load(conn)?;
+    Ok(ids.into_iter().collect())
+}

@@ -1,0 +1,79 @@
+//! All SQL lives here: plain functions taking `&mut Conn`, written once for
+//! both backends. Each public function's doc comment states its contract.
+
+pub mod favorites;
+pub mod interviews;
+pub mod users;
+
+use chrono::{NaiveDateTime, Timelike, Utc};
+
+/// Now, in UTC, truncated to microseconds: PostgreSQL keeps microseconds, so
+/// both backends store (and order by) exactly the value the API returns.
+pub fn now() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    now.with_nanosecond(now.and_utc().timestamp_subsec_micros() * 1_000).unwrap_or(now)
+}
+
+/// A position in a list ordered by (time, id): the last row of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: NaiveDateTime,
+    pub id: i64,
+}
+
+/// What page of a keyset-paginated list to read.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// Rows per page, already validated (1..=100).
+    pub limit: i64,
+    /// Read the rows strictly after this one in the list's order.
+    pub after: Option<Cursor>,
+}
+
+/// One page of rows, and where the next page starts when more rows follow.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub next: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// How many rows a list query fetches: one more than the page, so the
+    /// page knows whether anything follows without a count.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// Cuts the over-fetched rows down to the page; `key` gives a row's cursor.
+    pub fn page<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> Cursor) -> Page<T> {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(key)
+        } else {
+            None
+        };
+        Page { rows, next }
+    }
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { rows: self.rows.into_iter().map(f).collect(), next: self.next }
+    }
+}
+
+/// Restricts a boxed query, ordered by `($at DESC, $id DESC)`, to the rows
+/// after `$cursor`. The redundant `$at <= cursor.at` lets the index range
+/// scan start at the cursor instead of filtering from the top.
+macro_rules! older_than {
+    ($query:expr, $at:expr, $id:expr, $cursor:expr) => {
+        match $cursor {
+            Some(cursor) => $query
+                .filter($at.le(cursor.at))
+                .filter($at.lt(cursor.at).or($at.eq(cursor.at).and($id.lt(cursor.id)))),
+            None => $query,
+        }
+    };
+}
+pub(crate) use older_than;

@@ -1,0 +1,53 @@
+//! Users: created on their first authenticated request, never deleted by the API.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::Conn;
+use crate::db::schema::users;
+use crate::on_backend;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub subject: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// The user a token's subject names, created with `name` when it is new.
+///
+/// Idempotent and race-free: concurrent first requests of one subject insert
+/// at most one row (`ON CONFLICT DO NOTHING` on the unique subject) and all
+/// get that row. The name of an existing user is never changed.
+pub fn ensure(conn: &mut Conn, subject: &str, name: &str, now: NaiveDateTime) -> QueryResult<UserRow> {
+    if let Some(user) = by_subject(conn, subject)? {
+        return Ok(user);
+    }
+    let new_user = (users::subject.eq(subject), users::name.eq(name), users::created_at.eq(now));
+    on_backend!(conn, |c| diesel::insert_into(users::table)
+        .values(new_user)
+        .on_conflict(users::subject)
+        .do_nothing()
+        .execute(c))?;
+    by_subject(conn, subject)?.ok_or(diesel::result::Error::NotFound)
+}
+
+fn by_subject(conn: &mut Conn, subject: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::subject.eq(subject))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The user with this id, or `None`.
+pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<UserRow>> {
+    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
+}
+
+/// Whether a user with this id exists.
+pub fn exists(conn: &mut Conn, id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)
+}
