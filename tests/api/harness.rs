@@ -1,0 +1,366 @@
+//! The one test harness: every test gets its own fresh database (a temporary
+//! SQLite file, or a PostgreSQL database cloned from a migrated template) and
+//! its own real server on a real port, and talks to it over HTTP with real
+//! signed JWTs.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{HttpServer, web};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use diesel::{PgConnection, RunQueryDsl, sql_query};
+use favorites::app::{AppState, build_app};
+use favorites::auth::Authenticator;
+use favorites::db::{self, Backend, Conn, Pool, PoolOptions};
+use jsonwebtoken::{EncodingKey, Header, encode};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
+const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Declares each listed `async fn name(app: TestApp)` as two tests,
+/// `sqlite::name` and `postgres::name`, each on a fresh database.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::harness::TestApp::spawn(favorites::db::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::harness::TestApp::spawn(favorites::db::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// A fresh database of one backend, removed when dropped.
+pub struct TestDatabase {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+            if let Ok(mut conn) = PgConnection::establish(admin_url) {
+                let _ = sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn);
+            }
+        }
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
+}
+
+/// `admin_url` with its database name replaced.
+fn url_for(admin_url: &str, database: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+fn connect_admin(admin_url: &str) -> PgConnection {
+    PgConnection::establish(admin_url).unwrap_or_else(|error| {
+        panic!(
+            "the PostgreSQL tests need a server: set TEST_DATABASE_URL (default {DEFAULT_TEST_DATABASE_URL}) \
+             to a URL of a role that may CREATE DATABASE, or start the local one with \
+             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`. Connecting to {admin_url} failed: {error}"
+        )
+    })
+}
+
+/// Name of the migrated template: changes whenever a migration does, so a
+/// stale template from an older run is never used.
+fn template_name() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<PathBuf> = Vec::new();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    for entry in std::fs::read_dir(&root).expect("migrations/postgres is readable").flatten() {
+        for file in std::fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+            files.push(file.path());
+        }
+    }
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for file in files {
+        file.file_name().hash(&mut hasher);
+        std::fs::read(&file).expect("migration is readable").hash(&mut hasher);
+    }
+    format!("favorites_template_{:016x}", hasher.finish())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Creates the template once per machine and migration set; an advisory lock
+/// keeps concurrent test processes from building it twice.
+fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
+    let template = template_name();
+    sql_query("SELECT pg_advisory_lock(74201)").execute(admin).expect("advisory lock");
+    let exists = sql_query(format!("SELECT count(*) AS n FROM pg_database WHERE datname = '{template}'"))
+        .get_result::<Count>(admin)
+        .expect("query pg_database")
+        .n
+        > 0;
+    if !exists {
+        let building = format!("{template}_building");
+        sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).execute(admin).expect("drop old template");
+        sql_query(format!("CREATE DATABASE \"{building}\"")).execute(admin).expect("create template");
+        {
+            let mut conn = Conn::Pg(PgConnection::establish(&url_for(admin_url, &building)).expect("connect to template"));
+            db::run_migrations(&mut conn).expect("migrate template");
+        }
+        sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")).execute(admin).expect("publish template");
+    }
+    sql_query("SELECT pg_advisory_unlock(74201)").execute(admin).expect("advisory unlock");
+    template
+}
+
+static TEMPLATE: OnceLock<String> = OnceLock::new();
+static CREATE_LOCK: Mutex<()> = Mutex::new(());
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = dir.path().join("favorites.db").to_string_lossy().into_owned();
+                TestDatabase { url, cleanup: Cleanup::Sqlite(dir) }
+            }
+            Backend::Postgres => {
+                let admin_url = admin_url();
+                let mut admin = connect_admin(&admin_url);
+                let template = TEMPLATE.get_or_init(|| ensure_template(&mut admin, &admin_url)).clone();
+                let name = format!(
+                    "favorites_test_{}_{}",
+                    std::process::id(),
+                    SEQUENCE.fetch_add(1, Ordering::Relaxed)
+                );
+                {
+                    // Copies of one template are serialised: PostgreSQL refuses
+                    // a copy while another session touches the template.
+                    let _guard = CREATE_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
+                        .execute(&mut admin)
+                        .expect("create the test database from the template");
+                }
+                TestDatabase { url: url_for(&admin_url, &name), cleanup: Cleanup::Postgres { admin_url, name } }
+            }
+        }
+    }
+}
+
+/// A running server on a fresh database.
+pub struct TestApp {
+    pub base: String,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    pub pool: Pool,
+    server: ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    // Dropped last: the server must be gone before its database.
+    pub database: TestDatabase,
+}
+
+/// What a test can change about the server it spawns.
+pub struct Options {
+    pub database_url: Option<String>,
+    pub pool_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { database_url: None, pool_timeout: Duration::from_secs(10) }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, Options::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
+        let database = TestDatabase::create(backend);
+        let url = options.database_url.clone().unwrap_or_else(|| database.url.clone());
+        let pool = db::build_pool(&url, &PoolOptions { max_size: 8, connection_timeout: options.pool_timeout });
+        if options.database_url.is_none() {
+            let mut conn = pool.get().expect("connect to the test database");
+            db::run_migrations(&mut conn).expect("migrate the test database");
+        }
+        let auth = Arc::new(Authenticator::hs256(SECRET, None, None));
+        let state = web::Data::new(AppState { pool: pool.clone(), backend, auth });
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().expect("local address").port();
+        let (handle_tx, handle_rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || build_app(state.clone()))
+                    .workers(2)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .listen(listener)
+                    .expect("listen")
+                    .run();
+                handle_tx.send(server.handle()).expect("hand over the server handle");
+                let _ = server.await;
+            })
+        });
+        let server = handle_rx.recv().expect("the server started");
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            backend,
+            client: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("http client"),
+            pool,
+            server,
+            thread: Some(thread),
+            database,
+        }
+    }
+
+    /// A valid HS256 token for `subject`, an hour long.
+    pub fn token(&self, subject: &str) -> String {
+        sign(&json!({"sub": subject, "exp": now() + 3600}))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// Sends a request, optionally with a JSON body; returns status and body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut builder = self.request(method, path, token);
+        if let Some(body) = body {
+            builder = builder.json(&body);
+        }
+        let response = builder.send().await.expect("the server answers");
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// Creates an interview by `token`'s user; returns its id.
+    pub async fn interview(&self, token: &str, title: &str) -> i64 {
+        let (status, body) = self.call(Method::POST, "/api/v1/interviews", Some(token), Some(json!({"title": title}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_i64().expect("interview id")
+    }
+
+    /// The id of `token`'s user (creating it).
+    pub async fn user_id(&self, token: &str) -> i64 {
+        let (status, body) = self.get("/api/v1/me", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["id"].as_i64().expect("user id")
+    }
+
+    /// Runs a `SELECT count(*) AS n …`-style query straight on the database.
+    pub fn count(&self, sql: &str) -> i64 {
+        let mut conn = self.pool.get().expect("a connection for assertions");
+        let query = sql_query(sql);
+        let row: Count = match &mut *conn {
+            Conn::Pg(c) => query.get_result(c),
+            Conn::Sqlite(c) => query.get_result(c),
+        }
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+        row.n
+    }
+
+    /// Runs a statement straight on the database (test setup only).
+    pub fn execute(&self, sql: &str) {
+        let mut conn = self.pool.get().expect("a connection for setup");
+        let query = sql_query(sql);
+        match &mut *conn {
+            Conn::Pg(c) => query.execute(c),
+            Conn::Sqlite(c) => query.execute(c),
+        }
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+
+    /// Row counts of every table, to assert that a failed request changed nothing.
+    pub fn snapshot(&self) -> [i64; 3] {
+        [
+            self.count("SELECT count(*) AS n FROM users"),
+            self.count("SELECT count(*) AS n FROM interviews"),
+            self.count("SELECT count(*) AS n FROM favorite_interviews"),
+        ]
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.server.stop(false);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Signs `claims` with the test secret (HS256).
+pub fn sign(claims: &Value) -> String {
+    encode(&Header::default(), claims, &EncodingKey::from_secret(SECRET)).expect("sign a token")
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.expect("a body");
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())) };
+    (status, body)
+}
+
+/// Asserts a problem+json error with this status and code.
+#[track_caller]
+pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status.as_u16(), expected_status, "unexpected status; body: {body}");
+    assert_eq!(body["code"], code, "unexpected code; body: {body}");
+    assert_eq!(body["status"], expected_status, "{body}");
+    assert_eq!(body["type"], "about:blank", "{body}");
+    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+}

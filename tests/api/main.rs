@@ -1,0 +1,7 @@
+//! Black-box tests of the favorites service: one binary, every test through
+//! real HTTP against the real actix `App`, on SQLite and on PostgreSQL.
+
+mod harness;
+
+mod concurrency;
+mod favorites;
