@@ -44,7 +44,15 @@ impl AppState {
 /// The routes and the OpenAPI document collected from them, without state:
 /// `favorites openapi` needs only the document.
 pub fn routes() -> (
-    App<impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse, Error = Error, InitError = ()>>,
+    App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse,
+            Error = Error,
+            InitError = (),
+        >,
+    >,
     OpenApi,
 ) {
     App::new()
@@ -61,8 +69,15 @@ pub fn routes() -> (
 /// and middleware, around `state`.
 pub fn build_app(
     state: web::Data<AppState>,
-) -> App<impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<impl MessageBody>, Error = Error, InitError = ()>>
-{
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
     let (app, document) = routes();
     let route_table = web::Data::new(RouteTable::from_openapi(&document));
     let document = web::Data::new(document);

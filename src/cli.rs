@@ -18,7 +18,11 @@ const EXIT_CONFIG: u8 = 2;
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Parser)]
-#[command(name = "favorites", version, about = "Favorites and team memberships over a JSON REST API")]
+#[command(
+    name = "favorites",
+    version,
+    about = "Favorites and team memberships over a JSON REST API"
+)]
 struct Cli {
     #[command(flatten)]
     settings: RawSettings,
@@ -73,8 +77,11 @@ fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
@@ -94,14 +101,25 @@ fn print_openapi() -> ExitCode {
 /// Creates the SQLite file's directory, connects, and migrates.
 fn open_database(settings: &Settings) -> Result<db::Pool, String> {
     if settings.backend == Backend::Sqlite {
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|error| format!("invalid DATABASE_URL: cannot create {}: {error}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).map_err(|error| {
+            format!(
+                "invalid DATABASE_URL: cannot create {}: {error}",
+                settings.data_dir.display()
+            )
+        })?;
     }
-    let pool = db::build_pool(&settings.database_url, &PoolOptions { max_size: settings.pool_size, connection_timeout: POOL_TIMEOUT });
+    let pool = db::build_pool(
+        &settings.database_url,
+        &PoolOptions {
+            max_size: settings.pool_size,
+            connection_timeout: POOL_TIMEOUT,
+        },
+    );
     let mut conn = pool
         .get_timeout(POOL_TIMEOUT)
         .map_err(|error| format!("cannot connect to the database (DATABASE_URL): {error}"))?;
-    let applied = db::run_migrations(&mut conn).map_err(|error| format!("migrations failed: {error}"))?;
+    let applied =
+        db::run_migrations(&mut conn).map_err(|error| format!("migrations failed: {error}"))?;
     tracing::info!(applied, backend = ?settings.backend, "database migrated");
     Ok(pool)
 }
@@ -124,7 +142,11 @@ fn token(settings: &Settings, sub: &str, name: Option<&str>, ttl: i64) -> ExitCo
         Ok(secret) => secret,
         Err(error) => return fail(EXIT_CONFIG, &error),
     };
-    let signer = Signer::hs256(&secret, settings.jwt_issuer.clone(), settings.jwt_audience.clone());
+    let signer = Signer::hs256(
+        &secret,
+        settings.jwt_issuer.clone(),
+        settings.jwt_audience.clone(),
+    );
     match signer.mint(sub, name, ttl) {
         Ok(token) => {
             println!("{token}");
@@ -143,14 +165,27 @@ fn serve(settings: Settings) -> ExitCode {
         Ok(pool) => pool,
         Err(error) => return fail(1, &error),
     };
-    let auth = Arc::new(Authenticator::hs256(&secret, settings.jwt_issuer.as_deref(), settings.jwt_audience.as_deref()));
-    let state = web::Data::new(AppState { pool, backend: settings.backend, auth });
+    let auth = Arc::new(Authenticator::hs256(
+        &secret,
+        settings.jwt_issuer.as_deref(),
+        settings.jwt_audience.as_deref(),
+    ));
+    let state = web::Data::new(AppState {
+        pool,
+        backend: settings.backend,
+        auth,
+    });
     let result = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || build_app(state.clone()))
             .bind(settings.bind)
-            .map_err(|error| format!("invalid BIND: cannot listen on {}: {error}", settings.bind))?;
+            .map_err(|error| {
+                format!("invalid BIND: cannot listen on {}: {error}", settings.bind)
+            })?;
         tracing::info!(bind = %settings.bind, "listening");
-        server.run().await.map_err(|error| format!("server failed: {error}"))
+        server
+            .run()
+            .await
+            .map_err(|error| format!("server failed: {error}"))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

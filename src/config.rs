@@ -82,24 +82,37 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { setting, message: message.into() }
+    ConfigError {
+        setting,
+        message: message.into(),
+    }
 }
 
 /// Treats an empty variable like an unset one (`FOO= cmd` is common in scripts).
 fn present(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|value| !value.is_empty())
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
 }
 
 impl RawSettings {
     pub fn validate(&self) -> Result<Settings, ConfigError> {
-        let database_url = present(&self.database_url).unwrap_or(DEFAULT_DATABASE_PATH).to_owned();
+        let database_url = present(&self.database_url)
+            .unwrap_or(DEFAULT_DATABASE_PATH)
+            .to_owned();
         let backend = Backend::of_url(&database_url);
         let data_dir = match backend {
             Backend::Postgres => PathBuf::from("./data"),
             Backend::Sqlite => {
-                let path = database_url.strip_prefix("sqlite://").unwrap_or(&database_url);
+                let path = database_url
+                    .strip_prefix("sqlite://")
+                    .unwrap_or(&database_url);
                 if path == ":memory:" {
-                    return Err(invalid("DATABASE_URL", "an in-memory SQLite database is not supported; give a file path"));
+                    return Err(invalid(
+                        "DATABASE_URL",
+                        "an in-memory SQLite database is not supported; give a file path",
+                    ));
                 }
                 match PathBuf::from(path).parent() {
                     Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -108,28 +121,47 @@ impl RawSettings {
             }
         };
         let bind_text = present(&self.bind).unwrap_or(DEFAULT_BIND);
-        let bind = bind_text
-            .parse::<SocketAddr>()
-            .map_err(|_| invalid("BIND", format!("`{bind_text}` is not an address like 127.0.0.1:8080")))?;
+        let bind = bind_text.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "BIND",
+                format!("`{bind_text}` is not an address like 127.0.0.1:8080"),
+            )
+        })?;
         let pool_size = match present(&self.database_pool_size) {
             None => DEFAULT_POOL_SIZE,
             Some(text) => text
                 .parse::<u32>()
                 .ok()
                 .filter(|size| (1..=MAX_POOL_SIZE).contains(size))
-                .ok_or_else(|| invalid("DATABASE_POOL_SIZE", format!("`{text}` is not a number from 1 to {MAX_POOL_SIZE}")))?,
+                .ok_or_else(|| {
+                    invalid(
+                        "DATABASE_POOL_SIZE",
+                        format!("`{text}` is not a number from 1 to {MAX_POOL_SIZE}"),
+                    )
+                })?,
         };
         let jwt_secret = match present(&self.jwt_secret) {
             None => None,
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
-                return Err(invalid("JWT_SECRET", format!("must be at least {MIN_SECRET_BYTES} bytes long")));
+                return Err(invalid(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_SECRET_BYTES} bytes long"),
+                ));
             }
             Some(secret) => Some(secret.as_bytes().to_vec()),
         };
-        let log_format = match present(&self.log_format).map(str::to_ascii_lowercase).as_deref() {
+        let log_format = match present(&self.log_format)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(invalid("LOG_FORMAT", format!("`{other}` is neither `json` nor `pretty`"))),
+            Some(other) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("`{other}` is neither `json` nor `pretty`"),
+                ));
+            }
         };
         Ok(Settings {
             database_url,
@@ -153,7 +185,14 @@ impl Settings {
             return Ok(secret.clone());
         }
         let path = self.data_dir.join(SECRET_FILE_NAME);
-        crate::auth::load_or_create_secret(&path)
-            .map_err(|error| invalid("JWT_SECRET", format!("unset, and the generated secret at {} is unusable: {error}", path.display())))
+        crate::auth::load_or_create_secret(&path).map_err(|error| {
+            invalid(
+                "JWT_SECRET",
+                format!(
+                    "unset, and the generated secret at {} is unusable: {error}",
+                    path.display()
+                ),
+            )
+        })
     }
 }

@@ -104,7 +104,9 @@ impl ApiError {
     pub fn problem(&self) -> HttpApiProblem {
         let status = self.status_code().as_u16();
         let mut problem = HttpApiProblem::try_with_title(status)
-            .unwrap_or_else(|_| HttpApiProblem::with_title(http_api_problem::StatusCode::INTERNAL_SERVER_ERROR))
+            .unwrap_or_else(|_| {
+                HttpApiProblem::with_title(http_api_problem::StatusCode::INTERNAL_SERVER_ERROR)
+            })
             .type_url("about:blank")
             .detail(self.detail())
             .value("code", &self.code());
@@ -146,7 +148,8 @@ impl ResponseError for ApiError {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             ApiError::InvalidToken(_) => {
-                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
             }
             ApiError::MethodNotAllowed { allow, .. } => {
                 response.insert_header((header::ALLOW, allow.as_str()));

@@ -23,7 +23,9 @@ fn client_request_id(req: &ServiceRequest) -> Option<HeaderValue> {
     let bytes = value.as_bytes();
     let valid = !bytes.is_empty()
         && bytes.len() <= MAX_REQUEST_ID_CHARS
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     valid.then(|| value.clone())
 }
 
@@ -34,11 +36,15 @@ pub async fn request_context(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let request_id = client_request_id(&req).unwrap_or_else(|| {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"))
     });
     let method = req.method().clone();
     let mut response = next.call(req).await?;
-    let route = response.request().match_pattern().unwrap_or_else(|| "<unmatched>".to_owned());
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_owned());
     let status = response.status().as_u16();
     tracing::info!(
         request_id = request_id.to_str().unwrap_or(""),
@@ -48,7 +54,9 @@ pub async fn request_context(
         latency_ms = started.elapsed().as_secs_f64() * 1e3,
         "request"
     );
-    response.headers_mut().insert(header::HeaderName::from_static(REQUEST_ID), request_id);
+    response
+        .headers_mut()
+        .insert(header::HeaderName::from_static(REQUEST_ID), request_id);
     Ok(response)
 }
 
@@ -72,7 +80,11 @@ impl RouteTable {
                     ("DELETE", item.delete.is_some()),
                     ("PATCH", item.patch.is_some()),
                 ];
-                let methods = operations.iter().filter(|(_, present)| *present).map(|(method, _)| *method).collect();
+                let methods = operations
+                    .iter()
+                    .filter(|(_, present)| *present)
+                    .map(|(method, _)| *method)
+                    .collect();
                 (ResourceDef::new(path.as_str()), methods)
             })
             .collect();
@@ -92,12 +104,18 @@ impl RouteTable {
 
 /// The answer for a request no route took: 405 with `Allow` when the path
 /// exists with other methods, else 404.
-pub async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+pub async fn unmatched(
+    req: HttpRequest,
+    routes: web::Data<RouteTable>,
+) -> Result<HttpResponse, ApiError> {
     let allowed = routes.allowed(req.path());
     if allowed.is_empty() {
         Err(ApiError::NotFound(format!("nothing is at {}", req.path())))
     } else {
-        Err(ApiError::MethodNotAllowed { method: req.method().to_string(), allow: allowed.join(", ") })
+        Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow: allowed.join(", "),
+        })
     }
 }
 
@@ -111,7 +129,9 @@ pub fn problem_for_bare_errors<B: MessageBody + 'static>(
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if is_problem {
-        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
     }
     let status = response.status();
     let error = bare_error(status, &response);
@@ -124,14 +144,20 @@ pub fn problem_for_bare_errors<B: MessageBody + 'static>(
         }
     }
     let problem = problem.map_body(|_, body| EitherBody::right(BoxBody::new(body)));
-    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, problem)))
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(
+        req, problem,
+    )))
 }
 
 fn bare_error<B>(status: StatusCode, response: &ServiceResponse<B>) -> ApiError {
     let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
     match status {
-        StatusCode::NOT_FOUND => ApiError::NotFound(format!("nothing is at {}", response.request().path())),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(crate::api::body::MAX_BODY_BYTES),
+        StatusCode::NOT_FOUND => {
+            ApiError::NotFound(format!("nothing is at {}", response.request().path()))
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge(crate::api::body::MAX_BODY_BYTES)
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(reason),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed {
             method: response.request().method().to_string(),

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users", description = "Users, created on their first authenticated request"),
         (name = "interviews", description = "Interview write-ups"),
         (name = "favorites", description = "The favorites relation, from both sides"),
+        (name = "teams", description = "Teams and memberships (a through table with its own data)"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -28,7 +29,12 @@ impl Modify for BearerScheme {
         let components = document.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }

@@ -31,7 +31,9 @@ impl FromRequest for JsonBody {
                 Err(error) if error.as_response_error().status_code().as_u16() == 413 => {
                     Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES))
                 }
-                Err(error) => Err(ApiError::InvalidBody(format!("the body could not be read: {error}"))),
+                Err(error) => Err(ApiError::InvalidBody(format!(
+                    "the body could not be read: {error}"
+                ))),
             };
             Ok(JsonBody(body))
         })
@@ -40,9 +42,20 @@ impl FromRequest for JsonBody {
 
 /// `application/json` or any `+json` type; parameters (charset) are allowed.
 fn check_media_type(req: &HttpRequest) -> Result<(), ApiError> {
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
         Ok(())
     } else {
         Err(ApiError::UnsupportedMediaType(format!(
@@ -57,7 +70,9 @@ impl JsonBody {
     pub fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
         let bytes = self.0?;
         if bytes.is_empty() {
-            return Err(ApiError::InvalidBody("a JSON object body is required".to_owned()));
+            return Err(ApiError::InvalidBody(
+                "a JSON object body is required".to_owned(),
+            ));
         }
         parse_json(&bytes)
     }
@@ -65,10 +80,15 @@ impl JsonBody {
     /// The body as `T`, or `T::default()` when there is no body at all.
     pub fn parse_or_default<T: DeserializeOwned + Default>(self) -> Result<T, ApiError> {
         let bytes = self.0?;
-        if bytes.is_empty() { Ok(T::default()) } else { parse_json(&bytes) }
+        if bytes.is_empty() {
+            Ok(T::default())
+        } else {
+            parse_json(&bytes)
+        }
     }
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|error| ApiError::InvalidBody(format!("the body is not valid: {error}")))
+    serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::InvalidBody(format!("the body is not valid: {error}")))
 }

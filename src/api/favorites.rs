@@ -75,17 +75,25 @@ fn missing_interview(interview_id: i64) -> ApiError {
     )
 )]
 #[put("/favorites/{interview_id}")]
-pub async fn put_favorite(caller: Caller, path: web::Path<Id>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn put_favorite(
+    caller: Caller,
+    path: web::Path<Id>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.into_inner();
     let added = state
         .run(move |conn| {
             let user = caller.user(conn)?;
-            repo::add_favorite(conn, user.id, interview_id, repository::now())?.ok_or_else(|| missing_interview(interview_id))
+            repo::add_favorite(conn, user.id, interview_id, repository::now())?
+                .ok_or_else(|| missing_interview(interview_id))
         })
         .await?;
     let mut response = if added.created {
         let mut created = HttpResponse::Created();
-        created.insert_header((header::LOCATION, format!("/api/v1/favorites/{interview_id}")));
+        created.insert_header((
+            header::LOCATION,
+            format!("/api/v1/favorites/{interview_id}"),
+        ));
         created
     } else {
         HttpResponse::Ok()
@@ -106,12 +114,17 @@ pub async fn put_favorite(caller: Caller, path: web::Path<Id>, state: web::Data<
     )
 )]
 #[delete("/favorites/{interview_id}")]
-pub async fn delete_favorite(caller: Caller, path: web::Path<Id>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_favorite(
+    caller: Caller,
+    path: web::Path<Id>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.into_inner();
     let state_row = state
         .run(move |conn| {
             let user = caller.user(conn)?;
-            repo::remove_favorite(conn, user.id, interview_id)?.ok_or_else(|| missing_interview(interview_id))
+            repo::remove_favorite(conn, user.id, interview_id)?
+                .ok_or_else(|| missing_interview(interview_id))
         })
         .await?;
     Ok(HttpResponse::Ok().json(FavoriteState::from(state_row)))
@@ -130,12 +143,17 @@ pub async fn delete_favorite(caller: Caller, path: web::Path<Id>, state: web::Da
     )
 )]
 #[get("/favorites/{interview_id}")]
-pub async fn get_favorite(caller: Caller, path: web::Path<Id>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_favorite(
+    caller: Caller,
+    path: web::Path<Id>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.into_inner();
     let state_row = state
         .run(move |conn| {
             let user = caller.user(conn)?;
-            repo::favorite_state(conn, user.id, interview_id)?.ok_or_else(|| missing_interview(interview_id))
+            repo::favorite_state(conn, user.id, interview_id)?
+                .ok_or_else(|| missing_interview(interview_id))
         })
         .await?;
     Ok(HttpResponse::Ok().json(FavoriteState::from(state_row)))
@@ -154,12 +172,17 @@ pub async fn get_favorite(caller: Caller, path: web::Path<Id>, state: web::Data<
     )
 )]
 #[post("/favorites/{interview_id}/toggle")]
-pub async fn toggle_favorite(caller: Caller, path: web::Path<Id>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn toggle_favorite(
+    caller: Caller,
+    path: web::Path<Id>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.into_inner();
     let state_row = state
         .run(move |conn| {
             let user = caller.user(conn)?;
-            repo::toggle_favorite(conn, user.id, interview_id, repository::now())?.ok_or_else(|| missing_interview(interview_id))
+            repo::toggle_favorite(conn, user.id, interview_id, repository::now())?
+                .ok_or_else(|| missing_interview(interview_id))
         })
         .await?;
     Ok(HttpResponse::Ok().json(FavoriteState::from(state_row)))
@@ -176,15 +199,28 @@ fn favorites_page(
     let flags = match viewer {
         Some(viewer) if viewer.id == owner => None,
         _ => {
-            let ids: Vec<i64> = page.rows.iter().map(|(_, interview, _)| interview.id).collect();
+            let ids: Vec<i64> = page
+                .rows
+                .iter()
+                .map(|(_, interview, _)| interview.id)
+                .collect();
             favorited_flags(conn, viewer, &ids)?
         }
     };
     let own_list = viewer.is_some_and(|viewer| viewer.id == owner);
-    Ok(page.map(|(favorited_at, interview, author): (NaiveDateTime, _, _)| {
-        let favorited = if own_list { Some(true) } else { flags.as_ref().map(|flags| flags.contains(&interview.id)) };
-        FavoriteInterview { interview: Interview::new((interview, author), favorited), favorited_at: favorited_at.and_utc() }
-    }))
+    Ok(
+        page.map(|(favorited_at, interview, author): (NaiveDateTime, _, _)| {
+            let favorited = if own_list {
+                Some(true)
+            } else {
+                flags.as_ref().map(|flags| flags.contains(&interview.id))
+            };
+            FavoriteInterview {
+                interview: Interview::new((interview, author), favorited),
+                favorited_at: favorited_at.and_utc(),
+            }
+        }),
+    )
 }
 
 /// list_favorites(caller): the caller's favorites, newest favorite first.
@@ -279,7 +315,10 @@ pub async fn list_favorited_by(
                 return Err(missing_interview(interview_id));
             }
             let page = repo::list_favorited_by(conn, interview_id, &page)?;
-            Ok(page.map(|(favorited_at, user)| FavoritedBy { user: user.into(), favorited_at: favorited_at.and_utc() }))
+            Ok(page.map(|(favorited_at, user)| FavoritedBy {
+                user: user.into(),
+                favorited_at: favorited_at.and_utc(),
+            }))
         })
         .await?;
     Ok(pagination::respond(&req, page))

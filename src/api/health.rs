@@ -24,6 +24,8 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.run(|conn| conn.batch_execute("SELECT 1").map_err(ApiError::from)).await?;
+    state
+        .run(|conn| conn.batch_execute("SELECT 1").map_err(ApiError::from))
+        .await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }

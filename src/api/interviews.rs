@@ -61,8 +61,15 @@ impl Interview {
 
 /// The caller's `favorited` flag for each of `ids`: `None` for anonymous
 /// callers, else one query for the whole page.
-pub fn favorited_flags(conn: &mut Conn, viewer: Option<&UserRow>, ids: &[i64]) -> Result<Option<HashSet<i64>>, ApiError> {
-    viewer.map(|viewer| repo::favorited_among(conn, viewer.id, ids)).transpose().map_err(ApiError::from)
+pub fn favorited_flags(
+    conn: &mut Conn,
+    viewer: Option<&UserRow>,
+    ids: &[i64],
+) -> Result<Option<HashSet<i64>>, ApiError> {
+    viewer
+        .map(|viewer| repo::favorited_among(conn, viewer.id, ids))
+        .transpose()
+        .map_err(ApiError::from)
 }
 
 /// The body of `POST /interviews`.
@@ -95,11 +102,17 @@ pub struct UpdateInterview {
 }
 
 /// Collects the limits a text field breaks.
-fn check_text(errors: &mut FieldErrors, field: &'static str, value: &str, min: usize, max: usize) {
+pub(crate) fn check_text(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+) {
     let chars = value.chars().count();
     let mut messages = Vec::new();
     if min > 0 && value.trim().is_empty() {
-        messages.push(format!("must not be blank"));
+        messages.push("must not be blank".to_owned());
     }
     if chars > max {
         messages.push(format!("must be at most {max} characters, got {chars}"));
@@ -112,8 +125,12 @@ fn check_text(errors: &mut FieldErrors, field: &'static str, value: &str, min: u
     }
 }
 
-fn validated(errors: FieldErrors) -> Result<(), ApiError> {
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+pub(crate) fn validated(errors: FieldErrors) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 impl CreateInterview {
@@ -121,10 +138,21 @@ impl CreateInterview {
         let mut errors = FieldErrors::new();
         check_text(&mut errors, "title", &self.title, 1, MAX_TITLE_CHARS);
         check_text(&mut errors, "company", &self.company, 0, MAX_COMPANY_CHARS);
-        check_text(&mut errors, "position", &self.position, 0, MAX_POSITION_CHARS);
+        check_text(
+            &mut errors,
+            "position",
+            &self.position,
+            0,
+            MAX_POSITION_CHARS,
+        );
         check_text(&mut errors, "body", &self.body, 0, MAX_BODY_CHARS);
         validated(errors)?;
-        Ok(NewInterview { title: self.title, company: self.company, position: self.position, body: self.body })
+        Ok(NewInterview {
+            title: self.title,
+            company: self.company,
+            position: self.position,
+            body: self.body,
+        })
     }
 }
 
@@ -143,7 +171,12 @@ impl UpdateInterview {
             }
         }
         validated(errors)?;
-        Ok(InterviewChanges { title: self.title, company: self.company, position: self.position, body: self.body })
+        Ok(InterviewChanges {
+            title: self.title,
+            company: self.company,
+            position: self.position,
+            body: self.body,
+        })
     }
 }
 
@@ -166,8 +199,14 @@ fn location(id: i64) -> (header::HeaderName, String) {
     )
 )]
 #[post("/interviews")]
-pub async fn create_interview(caller: Caller, body: JsonBody, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let input = body.parse::<CreateInterview>().and_then(CreateInterview::validate);
+pub async fn create_interview(
+    caller: Caller,
+    body: JsonBody,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body
+        .parse::<CreateInterview>()
+        .and_then(CreateInterview::validate);
     let created = state
         .run(move |conn| {
             let author = caller.user(conn)?;
@@ -176,7 +215,9 @@ pub async fn create_interview(caller: Caller, body: JsonBody, state: web::Data<A
         })
         .await?;
     let interview = Interview::new(created, Some(false));
-    Ok(HttpResponse::Created().insert_header(location(interview.id)).json(interview))
+    Ok(HttpResponse::Created()
+        .insert_header(location(interview.id))
+        .json(interview))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -212,7 +253,11 @@ pub async fn list_interviews(
         .run(move |conn| {
             let viewer = caller.user(conn)?;
             let page = repo::list(conn, author_id, &page)?;
-            let ids: Vec<i64> = page.rows.iter().map(|(interview, _)| interview.id).collect();
+            let ids: Vec<i64> = page
+                .rows
+                .iter()
+                .map(|(interview, _)| interview.id)
+                .collect();
             let flags = favorited_flags(conn, viewer.as_ref(), &ids)?;
             Ok(page.map(|row| {
                 let favorited = flags.as_ref().map(|flags| flags.contains(&row.0.id));
@@ -235,14 +280,22 @@ pub async fn list_interviews(
     )
 )]
 #[get("/interviews/{interview_id}")]
-pub async fn get_interview(caller: MaybeCaller, path: web::Path<Id>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_interview(
+    caller: MaybeCaller,
+    path: web::Path<Id>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.into_inner();
     let interview = state
         .run(move |conn| {
             let viewer = caller.user(conn)?;
-            let row = repo::find(conn, interview_id)?.ok_or_else(|| ApiError::not_found("interview", interview_id))?;
+            let row = repo::find(conn, interview_id)?
+                .ok_or_else(|| ApiError::not_found("interview", interview_id))?;
             let flags = favorited_flags(conn, viewer.as_ref(), &[interview_id])?;
-            Ok(Interview::new(row, flags.map(|flags| flags.contains(&interview_id))))
+            Ok(Interview::new(
+                row,
+                flags.map(|flags| flags.contains(&interview_id)),
+            ))
         })
         .await?;
     Ok(HttpResponse::Ok().json(interview))
@@ -253,9 +306,9 @@ pub async fn get_interview(caller: MaybeCaller, path: web::Path<Id>, state: web:
 fn authored_by(conn: &mut Conn, interview_id: i64, author: &UserRow) -> Result<(), ApiError> {
     match repo::author_of(conn, interview_id)? {
         None => Err(ApiError::not_found("interview", interview_id)),
-        Some(author_id) if author_id != author.id => {
-            Err(ApiError::Forbidden(format!("only the author may change interview {interview_id}")))
-        }
+        Some(author_id) if author_id != author.id => Err(ApiError::Forbidden(format!(
+            "only the author may change interview {interview_id}"
+        ))),
         Some(_) => Ok(()),
     }
 }
@@ -284,19 +337,29 @@ pub async fn update_interview(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.into_inner();
-    let input = body.parse::<UpdateInterview>().and_then(UpdateInterview::validate);
+    let input = body
+        .parse::<UpdateInterview>()
+        .and_then(UpdateInterview::validate);
     let interview = state
         .run(move |conn| {
             let author = caller.user(conn)?;
             crate::db::write_transaction(conn, |conn| {
                 authored_by(conn, interview_id, &author)?;
                 let changes = input?;
-                if changes.title.is_some() || changes.company.is_some() || changes.position.is_some() || changes.body.is_some() {
+                if changes.title.is_some()
+                    || changes.company.is_some()
+                    || changes.position.is_some()
+                    || changes.body.is_some()
+                {
                     repo::update(conn, interview_id, &changes, repository::now())?;
                 }
-                let row = repo::find(conn, interview_id)?.ok_or_else(|| ApiError::not_found("interview", interview_id))?;
+                let row = repo::find(conn, interview_id)?
+                    .ok_or_else(|| ApiError::not_found("interview", interview_id))?;
                 let flags = favorited_flags(conn, Some(&author), &[interview_id])?;
-                Ok(Interview::new(row, flags.map(|flags| flags.contains(&interview_id))))
+                Ok(Interview::new(
+                    row,
+                    flags.map(|flags| flags.contains(&interview_id)),
+                ))
             })
         })
         .await?;
@@ -317,7 +380,11 @@ pub async fn update_interview(
     )
 )]
 #[delete("/interviews/{interview_id}")]
-pub async fn delete_interview(caller: Caller, path: web::Path<Id>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_interview(
+    caller: Caller,
+    path: web::Path<Id>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.into_inner();
     state
         .run(move |conn| {

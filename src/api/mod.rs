@@ -6,6 +6,7 @@ pub mod health;
 pub mod interviews;
 pub mod pagination;
 pub mod path;
+pub mod teams;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -26,5 +27,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(favorites::delete_favorite)
         .service(favorites::toggle_favorite)
         .service(favorites::list_user_favorites)
-        .service(favorites::list_favorited_by);
+        .service(favorites::list_favorited_by)
+        .service(teams::create_team)
+        .service(teams::list_teams)
+        .service(teams::get_team)
+        .service(teams::list_members)
+        .service(teams::put_member)
+        .service(teams::delete_member)
+        .service(teams::list_user_teams)
+        .service(teams::list_user_invitations);
 }

@@ -34,7 +34,9 @@ impl PageQuery {
     pub fn request(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::InvalidQuery(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+            return Err(ApiError::InvalidQuery(format!(
+                "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+            )));
         }
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok(PageRequest { limit, after })
@@ -47,16 +49,25 @@ pub fn encode_cursor(cursor: &Cursor) -> String {
 }
 
 pub fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
-    let invalid = || ApiError::InvalidCursor("cursor is not one this service issued; use next_cursor from a previous page".to_owned());
+    let invalid = || {
+        ApiError::InvalidCursor(
+            "cursor is not one this service issued; use next_cursor from a previous page"
+                .to_owned(),
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let mut parts = text.split(':');
-    let (Some(CURSOR_VERSION), Some(micros), Some(id), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(CURSOR_VERSION), Some(micros), Some(id), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(invalid());
     };
     let micros: i64 = micros.parse().map_err(|_| invalid())?;
     let id: i64 = id.parse().map_err(|_| invalid())?;
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?.naive_utc();
+    let at = DateTime::from_timestamp_micros(micros)
+        .ok_or_else(invalid)?
+        .naive_utc();
     if id <= 0 {
         return Err(invalid());
     }
@@ -83,8 +94,14 @@ pub fn respond<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
             .filter(|(key, _)| key != "cursor")
             .map(|(key, value)| (key.into_owned(), value.into_owned()))
             .collect();
-        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("cursor", cursor);
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(kept)
+            .append_pair("cursor", cursor);
         response.insert_header((header::LINK, format!("<{url}>; rel=\"next\"")));
     }
-    response.json(PageOf { items: page.rows, next_cursor })
+    response.json(PageOf {
+        items: page.rows,
+        next_cursor,
+    })
 }

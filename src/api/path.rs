@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 /// A resource id from the path: 1 ..= 2^63-1. Zero, negatives, overflow and
 /// non-numbers fail extraction, which answers 400 `invalid_path`.
@@ -30,13 +30,20 @@ impl Visitor<'_> for IdVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Id, E> {
-        Id::parse(text)
-            .map(Id)
-            .ok_or_else(|| E::custom(format!("`{}` is not a positive integer id (1 to 9223372036854775807)", text.escape_debug())))
+        Id::parse(text).map(Id).ok_or_else(|| {
+            E::custom(format!(
+                "`{}` is not a positive integer id (1 to 9223372036854775807)",
+                text.escape_debug()
+            ))
+        })
     }
 
     fn visit_i64<E: de::Error>(self, value: i64) -> Result<Id, E> {
-        if value > 0 { Ok(Id(value)) } else { Err(E::custom(format!("`{value}` is not a positive integer id"))) }
+        if value > 0 {
+            Ok(Id(value))
+        } else {
+            Err(E::custom(format!("`{value}` is not a positive integer id")))
+        }
     }
 
     fn visit_u64<E: de::Error>(self, value: u64) -> Result<Id, E> {

@@ -24,7 +24,11 @@ pub struct User {
 
 impl From<UserRow> for User {
     fn from(row: UserRow) -> User {
-        User { id: row.id, name: row.name, created_at: row.created_at.and_utc() }
+        User {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at.and_utc(),
+        }
     }
 }
 
@@ -54,10 +58,15 @@ pub async fn get_me(caller: Caller, state: web::Data<AppState>) -> Result<HttpRe
     )
 )]
 #[get("/users/{user_id}")]
-pub async fn get_user(path: web::Path<Id>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_user(
+    path: web::Path<Id>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let Id(user_id) = path.into_inner();
     let user = state
-        .run(move |conn| users::find(conn, user_id)?.ok_or_else(|| ApiError::not_found("user", user_id)))
+        .run(move |conn| {
+            users::find(conn, user_id)?.ok_or_else(|| ApiError::not_found("user", user_id))
+        })
         .await?;
     Ok(HttpResponse::Ok().json(User::from(user)))
 }

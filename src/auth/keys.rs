@@ -26,7 +26,12 @@ pub fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = [0u8; GENERATED_SECRET_BYTES];
     rand::rng().fill_bytes(&mut bytes);
     let secret = URL_SAFE_NO_PAD.encode(bytes);
-    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
         Ok(mut file) => {
             file.write_all(secret.as_bytes())?;
             file.sync_all()?;
@@ -36,7 +41,10 @@ pub fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
             let stored = fs::read_to_string(path)?;
             let stored = stored.trim();
             if stored.is_empty() {
-                return Err(std::io::Error::new(ErrorKind::InvalidData, "the secret file is empty"));
+                return Err(std::io::Error::new(
+                    ErrorKind::InvalidData,
+                    "the secret file is empty",
+                ));
             }
             Ok(stored.as_bytes().to_vec())
         }
@@ -66,10 +74,19 @@ pub struct Signer {
 
 impl Signer {
     pub fn hs256(secret: &[u8], issuer: Option<String>, audience: Option<String>) -> Signer {
-        Signer { key: EncodingKey::from_secret(secret), issuer, audience }
+        Signer {
+            key: EncodingKey::from_secret(secret),
+            issuer,
+            audience,
+        }
     }
 
-    pub fn mint(&self, subject: &str, name: Option<&str>, ttl_seconds: i64) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn mint(
+        &self,
+        subject: &str,
+        name: Option<&str>,
+        ttl_seconds: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
         let claims = MintedClaims {
             sub: subject,

@@ -65,13 +65,17 @@ impl Authenticator {
             Some(audience) => validation.set_audience(&[audience]),
             None => validation.validate_aud = false,
         }
-        Authenticator { key: DecodingKey::from_secret(secret), validation }
+        Authenticator {
+            key: DecodingKey::from_secret(secret),
+            validation,
+        }
     }
 
     /// Checks signature, algorithm and claims; returns who the token names.
     pub fn verify(&self, token: &str) -> Result<Identity, ApiError> {
-        let data = decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|error| ApiError::InvalidToken(format!("the bearer token is not valid: {error}")))?;
+        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|error| {
+            ApiError::InvalidToken(format!("the bearer token is not valid: {error}"))
+        })?;
         let subject = data.claims.sub;
         if !is_storable(&subject) {
             return Err(ApiError::InvalidToken(format!(
@@ -100,7 +104,8 @@ fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || ApiError::InvalidToken("the Authorization header must be `Bearer <token>`".to_owned());
+    let malformed =
+        || ApiError::InvalidToken("the Authorization header must be `Bearer <token>`".to_owned());
     let value = value.to_str().map_err(|_| malformed())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
     let token = token.trim();
@@ -128,7 +133,12 @@ pub struct Caller(pub Identity);
 impl Caller {
     /// The caller's user row, created on their first request.
     pub fn user(&self, conn: &mut Conn) -> Result<UserRow, ApiError> {
-        Ok(users::ensure(conn, &self.0.subject, &self.0.name, repo::now())?)
+        Ok(users::ensure(
+            conn,
+            &self.0.subject,
+            &self.0.name,
+            repo::now(),
+        )?)
     }
 }
 
@@ -137,7 +147,10 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|identity| identity.map(Caller).ok_or(ApiError::Unauthorized)))
+        ready(
+            authenticate(req)
+                .and_then(|identity| identity.map(Caller).ok_or(ApiError::Unauthorized)),
+        )
     }
 }
 
@@ -147,7 +160,11 @@ pub struct MaybeCaller(pub Option<Identity>);
 impl MaybeCaller {
     /// The caller's user row (created on their first request), or `None`.
     pub fn user(&self, conn: &mut Conn) -> Result<Option<UserRow>, ApiError> {
-        self.0.clone().map(Caller).map(|caller| caller.user(conn)).transpose()
+        self.0
+            .clone()
+            .map(Caller)
+            .map(|caller| caller.user(conn))
+            .transpose()
     }
 }
 

@@ -160,7 +160,9 @@ where
     }
     match f(conn) {
         Ok(value) => {
-            if let Err(commit_error) = <Conn as Connection>::TransactionManager::commit_transaction(conn) {
+            if let Err(commit_error) =
+                <Conn as Connection>::TransactionManager::commit_transaction(conn)
+            {
                 // A failed commit leaves the transaction open; roll it back
                 // so the pooled connection is clean (or marked broken).
                 let _ = <Conn as Connection>::TransactionManager::rollback_transaction(conn);

@@ -36,4 +36,35 @@ diesel::joinable!(interviews -> users (author_id));
 diesel::joinable!(favorite_interviews -> users (user_id));
 diesel::joinable!(favorite_interviews -> interviews (interview_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, interviews, favorite_interviews);
+diesel::table! {
+    teams (id) {
+        id -> BigInt,
+        name -> Text,
+        created_by -> BigInt,
+        members_count -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    team_memberships (id) {
+        id -> BigInt,
+        team_id -> BigInt,
+        user_id -> BigInt,
+        inviter_id -> Nullable<BigInt>,
+        joined_date -> Date,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(teams -> users (created_by));
+diesel::joinable!(team_memberships -> teams (team_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    teams,
+    team_memberships,
+    users,
+    interviews,
+    favorite_interviews
+);

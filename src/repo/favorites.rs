@@ -39,7 +39,9 @@ pub struct Added {
 /// on one interview but not the foreign-key checks of other inserts. SQLite:
 /// the write transaction is `BEGIN IMMEDIATE`, so the database is already ours.
 fn lock_interview(conn: &mut Conn, interview_id: i64) -> QueryResult<Option<i64>> {
-    let query = interviews::table.find(interview_id).select(interviews::favorites_count);
+    let query = interviews::table
+        .find(interview_id)
+        .select(interviews::favorites_count);
     match conn {
         Conn::Pg(c) => query.for_no_key_update().first(c).optional(),
         Conn::Sqlite(c) => query.first(c).optional(),
@@ -54,7 +56,12 @@ fn adjust_count(conn: &mut Conn, interview_id: i64, delta: i64) -> QueryResult<i
         .get_result(conn)
 }
 
-fn insert_row(conn: &mut Conn, user_id: i64, interview_id: i64, now: NaiveDateTime) -> QueryResult<bool> {
+fn insert_row(
+    conn: &mut Conn,
+    user_id: i64,
+    interview_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     let row = (
         favorite_interviews::user_id.eq(user_id),
         favorite_interviews::interview_id.eq(interview_id),
@@ -68,11 +75,16 @@ fn insert_row(conn: &mut Conn, user_id: i64, interview_id: i64, now: NaiveDateTi
 }
 
 fn delete_row(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult<bool> {
-    let deleted = diesel::delete(favorite_interviews::table.find((user_id, interview_id))).execute(conn)?;
+    let deleted =
+        diesel::delete(favorite_interviews::table.find((user_id, interview_id))).execute(conn)?;
     Ok(deleted > 0)
 }
 
-fn favorited_at(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult<Option<NaiveDateTime>> {
+fn favorited_at(
+    conn: &mut Conn,
+    user_id: i64,
+    interview_id: i64,
+) -> QueryResult<Option<NaiveDateTime>> {
     favorite_interviews::table
         .find((user_id, interview_id))
         .select(favorite_interviews::created_at)
@@ -83,7 +95,12 @@ fn favorited_at(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult
 /// Favorites the interview for the user. Idempotent through the database: the
 /// insert ignores an existing row (never check-then-act), and the count moves
 /// only when a row was really inserted. `None` when the interview does not exist.
-pub fn add_favorite(conn: &mut Conn, user_id: i64, interview_id: i64, now: NaiveDateTime) -> QueryResult<Option<Added>> {
+pub fn add_favorite(
+    conn: &mut Conn,
+    user_id: i64,
+    interview_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Added>> {
     write_transaction(conn, |conn| {
         let Some(count) = lock_interview(conn, interview_id)? else {
             return Ok(None);
@@ -94,13 +111,24 @@ pub fn add_favorite(conn: &mut Conn, user_id: i64, interview_id: i64, now: Naive
         } else {
             (count, favorited_at(conn, user_id, interview_id)?)
         };
-        Ok(Some(Added { state: FavoriteState { interview_id, favorited_at, favorites_count }, created }))
+        Ok(Some(Added {
+            state: FavoriteState {
+                interview_id,
+                favorited_at,
+                favorites_count,
+            },
+            created,
+        }))
     })
 }
 
 /// Unfavorites the interview for the user. Idempotent: deleting an absent row
 /// succeeds and leaves the count alone. `None` when the interview does not exist.
-pub fn remove_favorite(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult<Option<FavoriteState>> {
+pub fn remove_favorite(
+    conn: &mut Conn,
+    user_id: i64,
+    interview_id: i64,
+) -> QueryResult<Option<FavoriteState>> {
     write_transaction(conn, |conn| {
         let Some(count) = lock_interview(conn, interview_id)? else {
             return Ok(None);
@@ -110,7 +138,11 @@ pub fn remove_favorite(conn: &mut Conn, user_id: i64, interview_id: i64) -> Quer
         } else {
             count
         };
-        Ok(Some(FavoriteState { interview_id, favorited_at: None, favorites_count }))
+        Ok(Some(FavoriteState {
+            interview_id,
+            favorited_at: None,
+            favorites_count,
+        }))
     })
 }
 
@@ -118,16 +150,29 @@ pub fn remove_favorite(conn: &mut Conn, user_id: i64, interview_id: i64) -> Quer
 /// interview locked, delete the row if there is one, else insert it. N
 /// concurrent toggles from a not-favorited start leave it favorited exactly
 /// when N is odd. `None` when the interview does not exist.
-pub fn toggle_favorite(conn: &mut Conn, user_id: i64, interview_id: i64, now: NaiveDateTime) -> QueryResult<Option<FavoriteState>> {
+pub fn toggle_favorite(
+    conn: &mut Conn,
+    user_id: i64,
+    interview_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<FavoriteState>> {
     write_transaction(conn, |conn| {
         if lock_interview(conn, interview_id)?.is_none() {
             return Ok(None);
         }
         let state = if delete_row(conn, user_id, interview_id)? {
-            FavoriteState { interview_id, favorited_at: None, favorites_count: adjust_count(conn, interview_id, -1)? }
+            FavoriteState {
+                interview_id,
+                favorited_at: None,
+                favorites_count: adjust_count(conn, interview_id, -1)?,
+            }
         } else {
             insert_row(conn, user_id, interview_id, now)?;
-            FavoriteState { interview_id, favorited_at: Some(now), favorites_count: adjust_count(conn, interview_id, 1)? }
+            FavoriteState {
+                interview_id,
+                favorited_at: Some(now),
+                favorites_count: adjust_count(conn, interview_id, 1)?,
+            }
         };
         Ok(Some(state))
     })
@@ -135,7 +180,11 @@ pub fn toggle_favorite(conn: &mut Conn, user_id: i64, interview_id: i64, now: Na
 
 /// The user's current state on the interview; `None` when it does not exist.
 /// A plain read: it may be stale by the time the caller sees it.
-pub fn favorite_state(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult<Option<FavoriteState>> {
+pub fn favorite_state(
+    conn: &mut Conn,
+    user_id: i64,
+    interview_id: i64,
+) -> QueryResult<Option<FavoriteState>> {
     let Some(favorites_count) = interviews::table
         .find(interview_id)
         .select(interviews::favorites_count)
@@ -145,7 +194,11 @@ pub fn favorite_state(conn: &mut Conn, user_id: i64, interview_id: i64) -> Query
         return Ok(None);
     };
     let favorited_at = favorited_at(conn, user_id, interview_id)?;
-    Ok(Some(FavoriteState { interview_id, favorited_at, favorites_count }))
+    Ok(Some(FavoriteState {
+        interview_id,
+        favorited_at,
+        favorites_count,
+    }))
 }
 
 /// A favorite seen from the user's side: when, and the interview with its author.
@@ -155,30 +208,64 @@ pub type FavoriteOfUser = (NaiveDateTime, InterviewRow, UserRow);
 /// Keyset on (`created_at`, `interview_id`) over
 /// `favorite_interviews_by_user_newest`; the interview and its author come in
 /// the same query. An unknown user yields an empty page.
-pub fn list_favorites(conn: &mut Conn, user_id: i64, page: &PageRequest) -> QueryResult<Page<FavoriteOfUser>> {
+pub fn list_favorites(
+    conn: &mut Conn,
+    user_id: i64,
+    page: &PageRequest,
+) -> QueryResult<Page<FavoriteOfUser>> {
     let query = favorite_interviews::table
         .inner_join(interviews::table.inner_join(users::table))
         .filter(favorite_interviews::user_id.eq(user_id))
-        .select((favorite_interviews::created_at, InterviewRow::as_select(), UserRow::as_select()))
-        .order((favorite_interviews::created_at.desc(), favorite_interviews::interview_id.desc()))
+        .select((
+            favorite_interviews::created_at,
+            InterviewRow::as_select(),
+            UserRow::as_select(),
+        ))
+        .order((
+            favorite_interviews::created_at.desc(),
+            favorite_interviews::interview_id.desc(),
+        ))
         .limit(page.fetch())
         .into_boxed::<MultiBackend>();
-    let query = older_than!(query, favorite_interviews::created_at, favorite_interviews::interview_id, page.after);
+    let query = older_than!(
+        query,
+        favorite_interviews::created_at,
+        favorite_interviews::interview_id,
+        page.after
+    );
     let rows = query.load::<FavoriteOfUser>(conn)?;
-    Ok(page.page(rows, |(at, interview, _)| Cursor { at: *at, id: interview.id }))
+    Ok(page.page(rows, |(at, interview, _)| Cursor {
+        at: *at,
+        id: interview.id,
+    }))
 }
 
 /// list_favorited_by(interview): who favorited it, newest first. Keyset on
 /// (`created_at`, `user_id`) over `favorite_interviews_by_interview_newest`.
-pub fn list_favorited_by(conn: &mut Conn, interview_id: i64, page: &PageRequest) -> QueryResult<Page<(NaiveDateTime, UserRow)>> {
+pub fn list_favorited_by(
+    conn: &mut Conn,
+    interview_id: i64,
+    page: &PageRequest,
+) -> QueryResult<Page<(NaiveDateTime, UserRow)>> {
     let query = favorite_interviews::table
         .inner_join(users::table)
         .filter(favorite_interviews::interview_id.eq(interview_id))
         .select((favorite_interviews::created_at, UserRow::as_select()))
-        .order((favorite_interviews::created_at.desc(), favorite_interviews::user_id.desc()))
+        .order((
+            favorite_interviews::created_at.desc(),
+            favorite_interviews::user_id.desc(),
+        ))
         .limit(page.fetch())
         .into_boxed::<MultiBackend>();
-    let query = older_than!(query, favorite_interviews::created_at, favorite_interviews::user_id, page.after);
+    let query = older_than!(
+        query,
+        favorite_interviews::created_at,
+        favorite_interviews::user_id,
+        page.after
+    );
     let rows = query.load::<(NaiveDateTime, UserRow)>(conn)?;
-    Ok(page.page(rows, |(at, user)| Cursor { at: *at, id: user.id }))
+    Ok(page.page(rows, |(at, user)| Cursor {
+        at: *at,
+        id: user.id,
+    }))
 }

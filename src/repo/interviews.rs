@@ -48,7 +48,12 @@ pub struct InterviewChanges {
 }
 
 /// Creates an interview by `author_id` with no favorites; returns it with its author.
-pub fn create(conn: &mut Conn, author_id: i64, new: &NewInterview, now: NaiveDateTime) -> QueryResult<InterviewWithAuthor> {
+pub fn create(
+    conn: &mut Conn,
+    author_id: i64,
+    new: &NewInterview,
+    now: NaiveDateTime,
+) -> QueryResult<InterviewWithAuthor> {
     let id: i64 = diesel::insert_into(interviews::table)
         .values((
             new,
@@ -74,11 +79,20 @@ pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<InterviewWithAuthor>
 
 /// The author of the interview with this id, or `None` when it does not exist.
 pub fn author_of(conn: &mut Conn, id: i64) -> QueryResult<Option<i64>> {
-    interviews::table.find(id).select(interviews::author_id).first(conn).optional()
+    interviews::table
+        .find(id)
+        .select(interviews::author_id)
+        .first(conn)
+        .optional()
 }
 
 /// Applies `changes` and bumps `updated_at`; returns how many rows changed (0 or 1).
-pub fn update(conn: &mut Conn, id: i64, changes: &InterviewChanges, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn update(
+    conn: &mut Conn,
+    id: i64,
+    changes: &InterviewChanges,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(interviews::table.find(id))
         .set((changes, interviews::updated_at.eq(now)))
         .execute(conn)
@@ -93,7 +107,11 @@ pub fn delete(conn: &mut Conn, id: i64) -> QueryResult<bool> {
 /// Interviews newest first, optionally only those by `author_id` (an unknown
 /// author yields an empty page). Keyset on (`created_at`, `id`), served by
 /// `interviews_newest` / `interviews_by_author_newest` read backwards.
-pub fn list(conn: &mut Conn, author_id: Option<i64>, page: &PageRequest) -> QueryResult<Page<InterviewWithAuthor>> {
+pub fn list(
+    conn: &mut Conn,
+    author_id: Option<i64>,
+    page: &PageRequest,
+) -> QueryResult<Page<InterviewWithAuthor>> {
     let mut query = interviews::table
         .inner_join(users::table)
         .select((InterviewRow::as_select(), UserRow::as_select()))
@@ -105,12 +123,19 @@ pub fn list(conn: &mut Conn, author_id: Option<i64>, page: &PageRequest) -> Quer
     }
     let query = older_than!(query, interviews::created_at, interviews::id, page.after);
     let rows = query.load::<InterviewWithAuthor>(conn)?;
-    Ok(page.page(rows, |(interview, _)| Cursor { at: interview.created_at, id: interview.id }))
+    Ok(page.page(rows, |(interview, _)| Cursor {
+        at: interview.created_at,
+        id: interview.id,
+    }))
 }
 
 /// Which of `interview_ids` the user has favorited: one indexed query per
 /// page, never one per row.
-pub fn favorited_among(conn: &mut Conn, user_id: i64, interview_ids: &[i64]) -> QueryResult<HashSet<i64>> {
+pub fn favorited_among(
+    conn: &mut Conn,
+    user_id: i64,
+    interview_ids: &[i64],
+) -> QueryResult<HashSet<i64>> {
     if interview_ids.is_empty() {
         return Ok(HashSet::new());
     }

@@ -3,6 +3,7 @@
 
 pub mod favorites;
 pub mod interviews;
+pub mod teams;
 pub mod users;
 
 use chrono::{NaiveDateTime, Timelike, Utc};
@@ -11,7 +12,8 @@ use chrono::{NaiveDateTime, Timelike, Utc};
 /// both backends store (and order by) exactly the value the API returns.
 pub fn now() -> NaiveDateTime {
     let now = Utc::now().naive_utc();
-    now.with_nanosecond(now.and_utc().timestamp_subsec_micros() * 1_000).unwrap_or(now)
+    now.with_nanosecond(now.and_utc().timestamp_subsec_micros() * 1_000)
+        .unwrap_or(now)
 }
 
 /// A position in a list ordered by (time, id): the last row of a page.
@@ -59,7 +61,10 @@ impl PageRequest {
 
 impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { rows: self.rows.into_iter().map(f).collect(), next: self.next }
+        Page {
+            rows: self.rows.into_iter().map(f).collect(),
+            next: self.next,
+        }
     }
 }
 
@@ -69,11 +74,27 @@ impl<T> Page<T> {
 macro_rules! older_than {
     ($query:expr, $at:expr, $id:expr, $cursor:expr) => {
         match $cursor {
-            Some(cursor) => $query
-                .filter($at.le(cursor.at))
-                .filter($at.lt(cursor.at).or($at.eq(cursor.at).and($id.lt(cursor.id)))),
+            Some(cursor) => $query.filter($at.le(cursor.at)).filter(
+                $at.lt(cursor.at)
+                    .or($at.eq(cursor.at).and($id.lt(cursor.id))),
+            ),
             None => $query,
         }
     };
 }
 pub(crate) use older_than;
+
+/// Restricts a boxed query, ordered by `($at ASC, $id ASC)`, to the rows
+/// after `$cursor`; the mirror of [`older_than!`].
+macro_rules! newer_than {
+    ($query:expr, $at:expr, $id:expr, $cursor:expr) => {
+        match $cursor {
+            Some(cursor) => $query.filter($at.ge(cursor.at)).filter(
+                $at.gt(cursor.at)
+                    .or($at.eq(cursor.at).and($id.gt(cursor.id))),
+            ),
+            None => $query,
+        }
+    };
+}
+pub(crate) use newer_than;

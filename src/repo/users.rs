@@ -21,11 +21,20 @@ pub struct UserRow {
 /// Idempotent and race-free: concurrent first requests of one subject insert
 /// at most one row (`ON CONFLICT DO NOTHING` on the unique subject) and all
 /// get that row. The name of an existing user is never changed.
-pub fn ensure(conn: &mut Conn, subject: &str, name: &str, now: NaiveDateTime) -> QueryResult<UserRow> {
+pub fn ensure(
+    conn: &mut Conn,
+    subject: &str,
+    name: &str,
+    now: NaiveDateTime,
+) -> QueryResult<UserRow> {
     if let Some(user) = by_subject(conn, subject)? {
         return Ok(user);
     }
-    let new_user = (users::subject.eq(subject), users::name.eq(name), users::created_at.eq(now));
+    let new_user = (
+        users::subject.eq(subject),
+        users::name.eq(name),
+        users::created_at.eq(now),
+    );
     on_backend!(conn, |c| diesel::insert_into(users::table)
         .values(new_user)
         .on_conflict(users::subject)
@@ -44,7 +53,11 @@ fn by_subject(conn: &mut Conn, subject: &str) -> QueryResult<Option<UserRow>> {
 
 /// The user with this id, or `None`.
 pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<UserRow>> {
-    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// Whether a user with this id exists.

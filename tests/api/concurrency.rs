@@ -12,7 +12,10 @@ fn rows_equal_counts(app: &TestApp) {
         "SELECT count(*) AS n FROM interviews i \
          WHERE i.favorites_count <> (SELECT count(*) FROM favorite_interviews f WHERE f.interview_id = i.id)",
     );
-    assert_eq!(drift, 0, "favorites_count equals the rows for every interview");
+    assert_eq!(
+        drift, 0,
+        "favorites_count equals the rows for every interview"
+    );
 }
 
 async fn concurrent_puts_make_one_row(app: TestApp) {
@@ -21,12 +24,35 @@ async fn concurrent_puts_make_one_row(app: TestApp) {
     let id = app.interview(&author, "Hot").await;
     app.user_id(&fan).await;
     let path = format!("/api/v1/favorites/{id}");
-    let responses = join_all((0..32).map(|_| app.request(Method::PUT, &path, Some(&fan)).send())).await;
-    let statuses: Vec<StatusCode> = responses.into_iter().map(|response| response.unwrap().status()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 31, "{statuses:?}");
-    assert_eq!(app.count("SELECT count(*) AS n FROM favorite_interviews"), 1);
-    assert_eq!(app.count(&format!("SELECT favorites_count AS n FROM interviews WHERE id = {id}")), 1);
+    let responses =
+        join_all((0..32).map(|_| app.request(Method::PUT, &path, Some(&fan)).send())).await;
+    let statuses: Vec<StatusCode> = responses
+        .into_iter()
+        .map(|response| response.unwrap().status())
+        .collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        31,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM favorite_interviews"),
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT favorites_count AS n FROM interviews WHERE id = {id}"
+        )),
+        1
+    );
 }
 
 async fn toggle_parity(app: &TestApp, toggles: usize) {
@@ -35,9 +61,16 @@ async fn toggle_parity(app: &TestApp, toggles: usize) {
     let id = app.interview(&author, "Toggled").await;
     app.user_id(&fan).await;
     let path = format!("/api/v1/favorites/{id}/toggle");
-    let responses = join_all((0..toggles).map(|_| app.request(Method::POST, &path, Some(&fan)).send())).await;
-    assert!(responses.into_iter().all(|response| response.unwrap().status() == StatusCode::OK));
-    let rows = app.count(&format!("SELECT count(*) AS n FROM favorite_interviews WHERE interview_id = {id}"));
+    let responses =
+        join_all((0..toggles).map(|_| app.request(Method::POST, &path, Some(&fan)).send())).await;
+    assert!(
+        responses
+            .into_iter()
+            .all(|response| response.unwrap().status() == StatusCode::OK)
+    );
+    let rows = app.count(&format!(
+        "SELECT count(*) AS n FROM favorite_interviews WHERE interview_id = {id}"
+    ));
     assert_eq!(rows, (toggles % 2) as i64, "{toggles} toggles");
     rows_equal_counts(app);
 }
@@ -55,19 +88,48 @@ async fn fifty_users_favorite_one_interview(app: TestApp) {
     let id = app.interview(&author, "Popular").await;
     let tokens: Vec<String> = (0..50).map(|i| app.token(&format!("user-{i}"))).collect();
     let path = format!("/api/v1/favorites/{id}");
-    let responses = join_all(tokens.iter().map(|token| app.request(Method::PUT, &path, Some(token)).send())).await;
-    assert!(responses.into_iter().all(|response| response.unwrap().status() == StatusCode::CREATED));
-    assert_eq!(app.count(&format!("SELECT favorites_count AS n FROM interviews WHERE id = {id}")), 50);
-    assert_eq!(app.count("SELECT count(*) AS n FROM favorite_interviews"), 50);
-    assert_eq!(app.count("SELECT count(*) AS n FROM users"), 51, "each new subject created exactly once");
+    let responses = join_all(
+        tokens
+            .iter()
+            .map(|token| app.request(Method::PUT, &path, Some(token)).send()),
+    )
+    .await;
+    assert!(
+        responses
+            .into_iter()
+            .all(|response| response.unwrap().status() == StatusCode::CREATED)
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT favorites_count AS n FROM interviews WHERE id = {id}"
+        )),
+        50
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM favorite_interviews"),
+        50
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM users"),
+        51,
+        "each new subject created exactly once"
+    );
 
     let mut seen = Vec::new();
     let mut next = Some(format!("/api/v1/interviews/{id}/favorited-by?limit=100"));
     while let Some(page) = next.take() {
         let (status, body) = app.get(&page, None).await;
         assert_eq!(status, StatusCode::OK);
-        seen.extend(body["items"].as_array().unwrap().iter().map(|item| item["user"]["id"].as_i64().unwrap()));
-        next = body["next_cursor"].as_str().map(|cursor| format!("/api/v1/interviews/{id}/favorited-by?cursor={cursor}"));
+        seen.extend(
+            body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|item| item["user"]["id"].as_i64().unwrap()),
+        );
+        next = body["next_cursor"]
+            .as_str()
+            .map(|cursor| format!("/api/v1/interviews/{id}/favorited-by?cursor={cursor}"));
     }
     seen.sort_unstable();
     seen.dedup();
@@ -76,7 +138,10 @@ async fn fifty_users_favorite_one_interview(app: TestApp) {
 
 async fn mixed_writes_keep_counts_exact(app: TestApp) {
     let author = app.token("author");
-    let interviews = [app.interview(&author, "A").await, app.interview(&author, "B").await];
+    let interviews = [
+        app.interview(&author, "A").await,
+        app.interview(&author, "B").await,
+    ];
     let tokens: Vec<String> = (0..8).map(|i| app.token(&format!("user-{i}"))).collect();
     for token in &tokens {
         app.user_id(token).await;
@@ -95,7 +160,11 @@ async fn mixed_writes_keep_counts_exact(app: TestApp) {
         }
     }
     let responses = join_all(requests).await;
-    assert!(responses.into_iter().all(|response| response.unwrap().status().is_success()));
+    assert!(
+        responses
+            .into_iter()
+            .all(|response| response.unwrap().status().is_success())
+    );
     rows_equal_counts(&app);
 }
 

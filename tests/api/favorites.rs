@@ -12,20 +12,38 @@ async fn put_is_idempotent_201_then_200(app: TestApp) {
     let id = app.interview(&author, "Onsite").await;
     let path = format!("/api/v1/favorites/{id}");
 
-    let response = app.request(Method::PUT, &path, Some(&fan)).send().await.unwrap();
+    let response = app
+        .request(Method::PUT, &path, Some(&fan))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["location"], path.as_str());
     let first: Value = response.json().await.unwrap();
     assert_eq!(first["interview_id"], id);
     assert_eq!(first["favorited"], true);
     assert_eq!(first["favorites_count"], 1);
-    assert!(first["favorited_at"].as_str().unwrap().ends_with('Z'), "{first}");
+    assert!(
+        first["favorited_at"].as_str().unwrap().ends_with('Z'),
+        "{first}"
+    );
 
     let (status, second) = app.call(Method::PUT, &path, Some(&fan), None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(second, first, "a repeated PUT changes nothing, not even favorited_at");
-    assert_eq!(app.count("SELECT count(*) AS n FROM favorite_interviews"), 1);
-    assert_eq!(app.count(&format!("SELECT favorites_count AS n FROM interviews WHERE id = {id}")), 1);
+    assert_eq!(
+        second, first,
+        "a repeated PUT changes nothing, not even favorited_at"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM favorite_interviews"),
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT favorites_count AS n FROM interviews WHERE id = {id}"
+        )),
+        1
+    );
 }
 
 async fn delete_is_idempotent(app: TestApp) {
@@ -41,9 +59,15 @@ async fn delete_is_idempotent(app: TestApp) {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["favorited"], false);
         assert_eq!(body["favorited_at"], Value::Null);
-        assert_eq!(body["favorites_count"], 1, "only the author's favorite is left");
+        assert_eq!(
+            body["favorites_count"], 1,
+            "only the author's favorite is left"
+        );
     }
-    assert_eq!(app.count("SELECT count(*) AS n FROM favorite_interviews"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM favorite_interviews"),
+        1
+    );
 }
 
 async fn state_reads_the_callers_relation(app: TestApp) {
@@ -74,13 +98,22 @@ async fn toggle_flips_and_counts(app: TestApp) {
 
     let (status, on) = app.call(Method::POST, &path, Some(&fan), None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((on["favorited"].clone(), on["favorites_count"].clone()), (Value::Bool(true), 1.into()));
+    assert_eq!(
+        (on["favorited"].clone(), on["favorites_count"].clone()),
+        (Value::Bool(true), 1.into())
+    );
     let (_, off) = app.call(Method::POST, &path, Some(&fan), None).await;
-    assert_eq!((off["favorited"].clone(), off["favorites_count"].clone()), (Value::Bool(false), 0.into()));
+    assert_eq!(
+        (off["favorited"].clone(), off["favorites_count"].clone()),
+        (Value::Bool(false), 0.into())
+    );
     assert_eq!(off["favorited_at"], Value::Null);
     let (_, on_again) = app.call(Method::POST, &path, Some(&fan), None).await;
     assert_eq!(on_again["favorited"], true);
-    assert_eq!(app.count("SELECT count(*) AS n FROM favorite_interviews"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM favorite_interviews"),
+        1
+    );
 }
 
 async fn writes_on_a_missing_interview_are_404(app: TestApp) {
@@ -96,7 +129,13 @@ async fn writes_on_a_missing_interview_are_404(app: TestApp) {
     ] {
         let (status, body) = app.call(method.clone(), path, Some(&fan), None).await;
         assert_problem(status, &body, 404, "not_found");
-        assert!(body["detail"].as_str().unwrap().contains("999 does not exist"), "{method} {path}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("999 does not exist"),
+            "{method} {path}: {body}"
+        );
     }
     // The only change is the caller's own user row, created by the first valid request.
     let after = app.snapshot();
@@ -114,8 +153,16 @@ async fn writes_need_a_token(app: TestApp) {
         (Method::POST, format!("/api/v1/favorites/{id}/toggle")),
         (Method::GET, "/api/v1/favorites".to_owned()),
     ] {
-        let response = app.request(method.clone(), &path, None).send().await.unwrap();
-        assert_eq!(response.headers()["www-authenticate"], "Bearer", "{method} {path}");
+        let response = app
+            .request(method.clone(), &path, None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer",
+            "{method} {path}"
+        );
         let (status, body) = crate::harness::read(response).await;
         assert_problem(status, &body, 401, "unauthorized");
     }
@@ -129,32 +176,82 @@ async fn lists_show_both_sides_newest_first(app: TestApp) {
     let second = app.interview(&author, "Second").await;
     let ada_id = app.user_id(&ada).await;
     let bob_id = app.user_id(&bob).await;
-    app.call(Method::PUT, &format!("/api/v1/favorites/{first}"), Some(&ada), None).await;
-    app.call(Method::PUT, &format!("/api/v1/favorites/{second}"), Some(&ada), None).await;
-    app.call(Method::PUT, &format!("/api/v1/favorites/{first}"), Some(&bob), None).await;
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/favorites/{first}"),
+        Some(&ada),
+        None,
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/favorites/{second}"),
+        Some(&ada),
+        None,
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/favorites/{first}"),
+        Some(&bob),
+        None,
+    )
+    .await;
 
     let (status, mine) = app.get("/api/v1/favorites", Some(&ada)).await;
     assert_eq!(status, StatusCode::OK);
-    let titles: Vec<&str> = mine["items"].as_array().unwrap().iter().map(|item| item["interview"]["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["interview"]["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles, ["Second", "First"]);
-    assert!(mine["items"].as_array().unwrap().iter().all(|item| item["interview"]["favorited"] == true));
+    assert!(
+        mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|item| item["interview"]["favorited"] == true)
+    );
     assert_eq!(mine["items"][1]["interview"]["favorites_count"], 2);
     assert_eq!(mine["next_cursor"], Value::Null);
 
     // Ada's list as others see it: `favorited` is the viewer's own state.
-    let (_, anonymous) = app.get(&format!("/api/v1/users/{ada_id}/favorites"), None).await;
+    let (_, anonymous) = app
+        .get(&format!("/api/v1/users/{ada_id}/favorites"), None)
+        .await;
     assert_eq!(anonymous["items"][0]["interview"]["favorited"], Value::Null);
-    let (_, as_bob) = app.get(&format!("/api/v1/users/{ada_id}/favorites"), Some(&bob)).await;
-    let bob_flags: Vec<&Value> = as_bob["items"].as_array().unwrap().iter().map(|item| &item["interview"]["favorited"]).collect();
+    let (_, as_bob) = app
+        .get(&format!("/api/v1/users/{ada_id}/favorites"), Some(&bob))
+        .await;
+    let bob_flags: Vec<&Value> = as_bob["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| &item["interview"]["favorited"])
+        .collect();
     assert_eq!(bob_flags, [&Value::Bool(false), &Value::Bool(true)]);
 
-    let (status, fans) = app.get(&format!("/api/v1/interviews/{first}/favorited-by"), None).await;
+    let (status, fans) = app
+        .get(&format!("/api/v1/interviews/{first}/favorited-by"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let fan_ids: Vec<i64> = fans["items"].as_array().unwrap().iter().map(|item| item["user"]["id"].as_i64().unwrap()).collect();
+    let fan_ids: Vec<i64> = fans["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["user"]["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(fan_ids, [bob_id, ada_id], "newest favorite first");
     assert!(fans["items"][0]["favorited_at"].is_string());
 
-    let (_, nobody) = app.get(&format!("/api/v1/users/{}/favorites", app.user_id(&author).await), None).await;
+    let (_, nobody) = app
+        .get(
+            &format!("/api/v1/users/{}/favorites", app.user_id(&author).await),
+            None,
+        )
+        .await;
     assert_eq!(nobody["items"], serde_json::json!([]));
 }
 
@@ -164,16 +261,39 @@ async fn deleting_an_interview_takes_its_favorites(app: TestApp) {
     let doomed = app.interview(&author, "Doomed").await;
     let kept = app.interview(&author, "Kept").await;
     for id in [doomed, kept] {
-        app.call(Method::PUT, &format!("/api/v1/favorites/{id}"), Some(&fan), None).await;
+        app.call(
+            Method::PUT,
+            &format!("/api/v1/favorites/{id}"),
+            Some(&fan),
+            None,
+        )
+        .await;
     }
-    let (status, _) = app.call(Method::DELETE, &format!("/api/v1/interviews/{doomed}"), Some(&author), None).await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/interviews/{doomed}"),
+            Some(&author),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM favorite_interviews WHERE interview_id = {doomed}")), 0);
-    assert_eq!(app.count("SELECT count(*) AS n FROM favorite_interviews"), 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM favorite_interviews WHERE interview_id = {doomed}"
+        )),
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM favorite_interviews"),
+        1
+    );
     let (_, mine) = app.get("/api/v1/favorites", Some(&fan)).await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
     assert_eq!(mine["items"][0]["interview"]["id"], kept);
-    let (status, body) = app.get(&format!("/api/v1/favorites/{doomed}"), Some(&fan)).await;
+    let (status, body) = app
+        .get(&format!("/api/v1/favorites/{doomed}"), Some(&fan))
+        .await;
     assert_problem(status, &body, 404, "not_found");
 }
 

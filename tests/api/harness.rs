@@ -63,7 +63,8 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
             if let Ok(mut conn) = PgConnection::establish(admin_url) {
-                let _ = sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn);
+                let _ = sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn);
             }
         }
     }
@@ -106,8 +107,15 @@ fn template_name() -> String {
     use std::hash::{Hash, Hasher};
     let mut files: Vec<PathBuf> = Vec::new();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-    for entry in std::fs::read_dir(&root).expect("migrations/postgres is readable").flatten() {
-        for file in std::fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(&root)
+        .expect("migrations/postgres is readable")
+        .flatten()
+    {
+        for file in std::fs::read_dir(entry.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             files.push(file.path());
         }
     }
@@ -115,7 +123,9 @@ fn template_name() -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     for file in files {
         file.file_name().hash(&mut hasher);
-        std::fs::read(&file).expect("migration is readable").hash(&mut hasher);
+        std::fs::read(&file)
+            .expect("migration is readable")
+            .hash(&mut hasher);
     }
     format!("favorites_template_{:016x}", hasher.finish())
 }
@@ -130,23 +140,41 @@ struct Count {
 /// keeps concurrent test processes from building it twice.
 fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
     let template = template_name();
-    sql_query("SELECT pg_advisory_lock(74201)").execute(admin).expect("advisory lock");
-    let exists = sql_query(format!("SELECT count(*) AS n FROM pg_database WHERE datname = '{template}'"))
-        .get_result::<Count>(admin)
-        .expect("query pg_database")
-        .n
-        > 0;
+    sql_query("SELECT pg_advisory_lock(74201)")
+        .execute(admin)
+        .expect("advisory lock");
+    let exists = sql_query(format!(
+        "SELECT count(*) AS n FROM pg_database WHERE datname = '{template}'"
+    ))
+    .get_result::<Count>(admin)
+    .expect("query pg_database")
+    .n > 0;
     if !exists {
         let building = format!("{template}_building");
-        sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).execute(admin).expect("drop old template");
-        sql_query(format!("CREATE DATABASE \"{building}\"")).execute(admin).expect("create template");
+        sql_query(format!(
+            "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+        ))
+        .execute(admin)
+        .expect("drop old template");
+        sql_query(format!("CREATE DATABASE \"{building}\""))
+            .execute(admin)
+            .expect("create template");
         {
-            let mut conn = Conn::Pg(PgConnection::establish(&url_for(admin_url, &building)).expect("connect to template"));
+            let mut conn = Conn::Pg(
+                PgConnection::establish(&url_for(admin_url, &building))
+                    .expect("connect to template"),
+            );
             db::run_migrations(&mut conn).expect("migrate template");
         }
-        sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")).execute(admin).expect("publish template");
+        sql_query(format!(
+            "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
+        ))
+        .execute(admin)
+        .expect("publish template");
     }
-    sql_query("SELECT pg_advisory_unlock(74201)").execute(admin).expect("advisory unlock");
+    sql_query("SELECT pg_advisory_unlock(74201)")
+        .execute(admin)
+        .expect("advisory unlock");
     template
 }
 
@@ -159,13 +187,22 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
-                let url = dir.path().join("favorites.db").to_string_lossy().into_owned();
-                TestDatabase { url, cleanup: Cleanup::Sqlite(dir) }
+                let url = dir
+                    .path()
+                    .join("favorites.db")
+                    .to_string_lossy()
+                    .into_owned();
+                TestDatabase {
+                    url,
+                    cleanup: Cleanup::Sqlite(dir),
+                }
             }
             Backend::Postgres => {
                 let admin_url = admin_url();
                 let mut admin = connect_admin(&admin_url);
-                let template = TEMPLATE.get_or_init(|| ensure_template(&mut admin, &admin_url)).clone();
+                let template = TEMPLATE
+                    .get_or_init(|| ensure_template(&mut admin, &admin_url))
+                    .clone();
                 let name = format!(
                     "favorites_test_{}_{}",
                     std::process::id(),
@@ -174,12 +211,19 @@ impl TestDatabase {
                 {
                     // Copies of one template are serialised: PostgreSQL refuses
                     // a copy while another session touches the template.
-                    let _guard = CREATE_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
-                        .execute(&mut admin)
-                        .expect("create the test database from the template");
+                    let _guard = CREATE_LOCK
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    sql_query(format!(
+                        "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                    ))
+                    .execute(&mut admin)
+                    .expect("create the test database from the template");
                 }
-                TestDatabase { url: url_for(&admin_url, &name), cleanup: Cleanup::Postgres { admin_url, name } }
+                TestDatabase {
+                    url: url_for(&admin_url, &name),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
             }
         }
     }
@@ -205,7 +249,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { database_url: None, pool_timeout: Duration::from_secs(10) }
+        Options {
+            database_url: None,
+            pool_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -215,15 +262,35 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
+        // Server-side errors (500s and their causes) show in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .try_init();
         let database = TestDatabase::create(backend);
-        let url = options.database_url.clone().unwrap_or_else(|| database.url.clone());
-        let pool = db::build_pool(&url, &PoolOptions { max_size: 8, connection_timeout: options.pool_timeout });
+        let url = options
+            .database_url
+            .clone()
+            .unwrap_or_else(|| database.url.clone());
+        let pool = db::build_pool(
+            &url,
+            &PoolOptions {
+                max_size: 8,
+                connection_timeout: options.pool_timeout,
+            },
+        );
         if options.database_url.is_none() {
             let mut conn = pool.get().expect("connect to the test database");
             db::run_migrations(&mut conn).expect("migrate the test database");
         }
         let auth = Arc::new(Authenticator::hs256(SECRET, None, None));
-        let state = web::Data::new(AppState { pool: pool.clone(), backend, auth });
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            backend,
+            auth,
+        });
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = listener.local_addr().expect("local address").port();
         let (handle_tx, handle_rx) = mpsc::channel();
@@ -236,7 +303,9 @@ impl TestApp {
                     .listen(listener)
                     .expect("listen")
                     .run();
-                handle_tx.send(server.handle()).expect("hand over the server handle");
+                handle_tx
+                    .send(server.handle())
+                    .expect("hand over the server handle");
                 let _ = server.await;
             })
         });
@@ -244,7 +313,10 @@ impl TestApp {
         TestApp {
             base: format!("http://127.0.0.1:{port}"),
             backend,
-            client: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("http client"),
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .expect("http client"),
             pool,
             server,
             thread: Some(thread),
@@ -261,7 +333,12 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
         let builder = self.client.request(method, self.url(path));
         match token {
             Some(token) => builder.bearer_auth(token),
@@ -270,7 +347,13 @@ impl TestApp {
     }
 
     /// Sends a request, optionally with a JSON body; returns status and body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut builder = self.request(method, path, token);
         if let Some(body) = body {
             builder = builder.json(&body);
@@ -285,7 +368,14 @@ impl TestApp {
 
     /// Creates an interview by `token`'s user; returns its id.
     pub async fn interview(&self, token: &str, title: &str) -> i64 {
-        let (status, body) = self.call(Method::POST, "/api/v1/interviews", Some(token), Some(json!({"title": title}))).await;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/interviews",
+                Some(token),
+                Some(json!({"title": title})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_i64().expect("interview id")
     }
@@ -345,22 +435,39 @@ pub fn now() -> i64 {
 
 /// Signs `claims` with the test secret (HS256).
 pub fn sign(claims: &Value) -> String {
-    encode(&Header::default(), claims, &EncodingKey::from_secret(SECRET)).expect("sign a token")
+    encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .expect("sign a token")
 }
 
 pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let bytes = response.bytes().await.expect("a body");
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())) };
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
     (status, body)
 }
 
 /// Asserts a problem+json error with this status and code.
 #[track_caller]
 pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
-    assert_eq!(status.as_u16(), expected_status, "unexpected status; body: {body}");
+    assert_eq!(
+        status.as_u16(),
+        expected_status,
+        "unexpected status; body: {body}"
+    );
     assert_eq!(body["code"], code, "unexpected code; body: {body}");
     assert_eq!(body["status"], expected_status, "{body}");
     assert_eq!(body["type"], "about:blank", "{body}");
-    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
 }

@@ -1,0 +1,2 @@
+DROP TABLE team_memberships;
+DROP TABLE teams;
