@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use actix_web::ResponseError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Compress, ErrorHandlers};
@@ -9,6 +10,7 @@ use actix_web::web::{self, PathConfig, PayloadConfig, QueryConfig};
 use actix_web::{App, Error, HttpResponse};
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::{AppExt, scope};
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api::{self, body::MAX_BODY_BYTES};
 use crate::auth::Authenticator;
@@ -91,6 +93,8 @@ pub fn build_app(
         .app_data(QueryConfig::default().error_handler(|error, _| {
             ApiError::InvalidQuery(format!("the query string is not valid: {error}")).into()
         }))
+        .service(SwaggerUi::new("/docs/{_:.*}").config(docs_config()))
+        .route("/docs", web::get().to(docs_index))
         .default_service(web::to(crate::http::unmatched))
         .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
         .wrap(Compress::default())
@@ -99,4 +103,28 @@ pub fn build_app(
 
 async fn openapi_json(document: web::Data<OpenApi>) -> HttpResponse {
     HttpResponse::Ok().json(document.get_ref())
+}
+
+/// Swagger UI (vendored: it works offline) reading the served document.
+fn docs_config() -> SwaggerConfig<'static> {
+    SwaggerConfig::new(["/api/v1/openapi.json"])
+        .try_it_out_enabled(true)
+        .persist_authorization(true)
+}
+
+/// `GET /docs` answers the Swagger UI page itself (200, not a redirect);
+/// `<base href="/docs/">` makes its relative asset URLs resolve under `/docs/`.
+async fn docs_index() -> HttpResponse {
+    let page = utoipa_swagger_ui::serve("index.html", Arc::new(docs_config()))
+        .ok()
+        .flatten();
+    let Some(page) = page else {
+        return ApiError::Internal("the vendored Swagger UI has no index.html".to_owned())
+            .error_response();
+    };
+    let html =
+        String::from_utf8_lossy(&page.bytes).replacen("<head>", r#"<head><base href="/docs/">"#, 1);
+    HttpResponse::Ok()
+        .content_type(page.content_type)
+        .body(html)
 }

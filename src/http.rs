@@ -88,7 +88,9 @@ impl RouteTable {
                 (ResourceDef::new(path.as_str()), methods)
             })
             .collect();
-        routes.push((ResourceDef::new("/api/v1/openapi.json"), vec!["GET"]));
+        for extra in ["/api/v1/openapi.json", "/docs", "/docs/{_:.*}"] {
+            routes.push((ResourceDef::new(extra), vec!["GET"]));
+        }
         RouteTable { routes }
     }
 

@@ -5,4 +5,5 @@ mod harness;
 
 mod concurrency;
 mod favorites;
+mod openapi;
 mod teams;
