@@ -37,7 +37,11 @@ impl AppState {
         let pool = self.pool.clone();
         web::block(move || {
             let mut conn = pool.get()?;
-            work(&mut conn)
+            let result = work(&mut conn);
+            if let Err(ApiError::Unavailable(_)) = &result {
+                conn.mark_lost();
+            }
+            result
         })
         .await?
     }

@@ -21,6 +21,35 @@ pub enum Conn {
 }
 
 pub type Pool = r2d2::Pool<Manager>;
+
+/// A pooled connection: the diesel connection, and whether the request
+/// that used it found the database gone. r2d2 discards a connection marked
+/// lost instead of handing it out again, so service resumes by itself once
+/// the database is back.
+pub struct DbConn {
+    conn: Conn,
+    lost: bool,
+}
+
+impl DbConn {
+    /// Marks the connection unusable; the pool drops it on return.
+    pub fn mark_lost(&mut self) {
+        self.lost = true;
+    }
+}
+
+impl std::ops::Deref for DbConn {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for DbConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -84,10 +113,29 @@ impl Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = Conn;
+    type Connection = DbConn;
     type Error = ConnectionError;
 
-    fn connect(&self) -> Result<Conn, ConnectionError> {
+    fn connect(&self) -> Result<DbConn, ConnectionError> {
+        self.connect_backend()
+            .map(|conn| DbConn { conn, lost: false })
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.lost
+            || <Conn as Connection>::TransactionManager::is_broken_transaction_manager(
+                &mut conn.conn,
+            )
+    }
+}
+
+impl Manager {
+    fn connect_backend(&self) -> Result<Conn, ConnectionError> {
         match self.backend {
             Backend::Postgres => PgConnection::establish(&self.url).map(Conn::Pg),
             Backend::Sqlite => {
@@ -102,15 +150,6 @@ impl ManageConnection for Manager {
                 Ok(Conn::Sqlite(conn))
             }
         }
-    }
-
-    fn is_valid(&self, conn: &mut Conn) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
-            .map_err(ConnectionError::CouldntSetupConfiguration)
-    }
-
-    fn has_broken(&self, conn: &mut Conn) -> bool {
-        <Conn as Connection>::TransactionManager::is_broken_transaction_manager(conn)
     }
 }
 

@@ -391,7 +391,7 @@ impl TestApp {
     pub fn count(&self, sql: &str) -> i64 {
         let mut conn = self.pool.get().expect("a connection for assertions");
         let query = sql_query(sql);
-        let row: Count = match &mut *conn {
+        let row: Count = match &mut **conn {
             Conn::Pg(c) => query.get_result(c),
             Conn::Sqlite(c) => query.get_result(c),
         }
@@ -403,7 +403,7 @@ impl TestApp {
     pub fn execute(&self, sql: &str) {
         let mut conn = self.pool.get().expect("a connection for setup");
         let query = sql_query(sql);
-        match &mut *conn {
+        match &mut **conn {
             Conn::Pg(c) => query.execute(c),
             Conn::Sqlite(c) => query.execute(c),
         }

@@ -6,4 +6,5 @@ mod harness;
 mod concurrency;
 mod favorites;
 mod openapi;
+mod outage;
 mod teams;
