@@ -12,20 +12,71 @@ use utoipa::openapi::OpenApi;
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+use actix_cors::Cors;
+use actix_web::http::header::{self, HeaderName};
+
 use crate::api::{self, body::MAX_BODY_BYTES};
 use crate::auth::Authenticator;
 use crate::db::{Backend, Conn, Pool};
 use crate::error::ApiError;
-use crate::http::{RouteTable, problem_for_bare_errors, request_context};
+use crate::http::{REQUEST_ID, RouteTable, problem_for_bare_errors, request_context};
+use crate::metrics::Metrics;
+use crate::ratelimit::{ByIp, ByUser, Limit};
 
-/// What every request can reach: the database pool and the token verifier.
+/// What every request can reach: the database pool, the token verifier,
+/// metrics, and the browser and rate-limit policies. Built once per server
+/// and shared by all its workers (limits count across workers).
 pub struct AppState {
     pub pool: Pool,
     pub backend: Backend,
     pub auth: Arc<Authenticator>,
+    pub metrics: Metrics,
+    pub cors_allowed_origins: Vec<String>,
+    pub ip_limit: Limit<ByIp>,
+    pub user_limit: Limit<ByUser>,
 }
 
 impl AppState {
+    /// State with no browser origins allowed and no rate limits.
+    pub fn new(pool: Pool, backend: Backend, auth: Arc<Authenticator>) -> Result<AppState, prometheus::Error> {
+        let metrics = Metrics::new(pool.clone())?;
+        Ok(AppState { pool, backend, auth, metrics, cors_allowed_origins: Vec::new(),
+            ip_limit: Limit::new(ByIp, None),
+            user_limit: Limit::new(ByUser, None),
+        })
+    }
+
+    pub fn with_cors(mut self, origins: Vec<String>) -> AppState {
+        self.cors_allowed_origins = origins;
+        self
+    }
+
+    /// Requests a minute per client IP and per user; `None` is no limit.
+    pub fn with_rate_limits(mut self, per_ip: Option<u32>, per_user: Option<u32>) -> AppState {
+        self.ip_limit = Limit::new(ByIp, per_ip);
+        self.user_limit = Limit::new(ByUser, per_user);
+        self
+    }
+
+    /// CORS from `CORS_ALLOWED_ORIGINS`: preflights for every method the API
+    /// has with `Authorization` and `Content-Type`; the headers clients need
+    /// exposed. Requests from other origins are served without CORS headers,
+    /// so browsers withhold the response.
+    fn cors(&self) -> Cors {
+        let cors = self.cors_allowed_origins.iter().fold(Cors::default(), |cors, origin| cors.allowed_origin(origin));
+        cors.allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+            .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, HeaderName::from_static(REQUEST_ID)])
+            .expose_headers([
+                header::LINK,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+                HeaderName::from_static(REQUEST_ID),
+            ])
+            .max_age(3600)
+            .block_on_origin_mismatch(false)
+    }
+
     /// Runs blocking database work on a pooled connection, off the async
     /// workers (actix's blocking thread pool). Waiting for a connection is
     /// bounded by the pool's timeout, after which the request gets 503.
@@ -87,6 +138,10 @@ pub fn build_app(
     let (app, document) = routes();
     let route_table = web::Data::new(RouteTable::from_openapi(&document));
     let document = web::Data::new(document);
+    let cors = state.cors();
+    let metrics = state.metrics.http.clone();
+    let ip_limit = state.ip_limit.middleware();
+    let user_limit = state.user_limit.middleware();
     app.app_data(state)
         .app_data(route_table)
         .app_data(document)
@@ -100,9 +155,15 @@ pub fn build_app(
         .service(SwaggerUi::new("/docs/{_:.*}").config(docs_config()))
         .route("/docs", web::get().to(docs_index))
         .default_service(web::to(crate::http::unmatched))
+        .wrap(user_limit)
+        .wrap(ip_limit)
         .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
         .wrap(Compress::default())
+        .wrap(metrics)
         .wrap(actix_web::middleware::from_fn(request_context))
+        // Outermost: preflights are answered before anything else looks at
+        // them, and every response (errors too) carries the CORS headers.
+        .wrap(cors)
 }
 
 async fn openapi_json(document: web::Data<OpenApi>) -> HttpResponse {

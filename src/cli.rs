@@ -14,6 +14,8 @@ use crate::db::{self, Backend, PoolOptions};
 
 /// Exit code for unusable configuration.
 const EXIT_CONFIG: u8 = 2;
+/// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+const SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
 /// How long a request waits for a database connection before 503.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -170,25 +172,30 @@ fn serve(settings: Settings) -> ExitCode {
         settings.jwt_issuer.as_deref(),
         settings.jwt_audience.as_deref(),
     ));
-    let state = web::Data::new(AppState {
-        pool,
-        backend: settings.backend,
-        auth,
-    });
+    let state = match AppState::new(pool, settings.backend, auth) {
+        Ok(state) => state
+            .with_cors(settings.cors_allowed_origins.clone())
+            .with_rate_limits(settings.rate_limit_per_ip, settings.rate_limit_per_user),
+        Err(error) => return fail(1, &format!("metrics could not be set up: {error}")),
+    };
+    let state = web::Data::new(state);
     let result = actix_web::rt::System::new().block_on(async move {
+        // SIGTERM/SIGINT: stop accepting, let in-flight requests finish
+        // (bounded by the timeout), then the pool closes as the state drops.
         let server = HttpServer::new(move || build_app(state.clone()))
+            .shutdown_timeout(SHUTDOWN_TIMEOUT_SECONDS)
             .bind(settings.bind)
             .map_err(|error| {
-                format!("invalid BIND: cannot listen on {}: {error}", settings.bind)
+                (EXIT_CONFIG, format!("invalid BIND: cannot listen on {}: {error}", settings.bind))
             })?;
         tracing::info!(bind = %settings.bind, "listening");
         server
             .run()
             .await
-            .map_err(|error| format!("server failed: {error}"))
+            .map_err(|error| (1, format!("server failed: {error}")))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(1, &error),
+        Err((code, error)) => fail(code, &error),
     }
 }

@@ -42,6 +42,15 @@ pub struct RawSettings {
     /// Log format: `pretty` or `json` [default: pretty]
     #[arg(long, env = "LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Browser origins allowed to call the API, comma-separated (e.g. https://app.example.com)
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", global = true)]
+    pub cors_allowed_origins: Option<String>,
+    /// Requests a minute per client IP, bursts of as many; 0 or unset is off
+    #[arg(long, env = "RATE_LIMIT_PER_IP", global = true)]
+    pub rate_limit_per_ip: Option<String>,
+    /// Requests a minute per user (token subject), bursts of as many; 0 or unset is off
+    #[arg(long, env = "RATE_LIMIT_PER_USER", global = true)]
+    pub rate_limit_per_user: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +73,9 @@ pub struct Settings {
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
     pub log_format: LogFormat,
+    pub cors_allowed_origins: Vec<String>,
+    pub rate_limit_per_ip: Option<u32>,
+    pub rate_limit_per_user: Option<u32>,
 }
 
 /// A setting that could not be used, and why.
@@ -163,6 +175,12 @@ impl RawSettings {
                 ));
             }
         };
+        let cors_allowed_origins = match present(&self.cors_allowed_origins) {
+            None => Vec::new(),
+            Some(list) => list.split(',').map(str::trim).filter(|o| !o.is_empty()).map(parse_origin).collect::<Result<_, _>>()?,
+        };
+        let rate_limit_per_ip = parse_rate(&self.rate_limit_per_ip, "RATE_LIMIT_PER_IP")?;
+        let rate_limit_per_user = parse_rate(&self.rate_limit_per_user, "RATE_LIMIT_PER_USER")?;
         Ok(Settings {
             database_url,
             backend,
@@ -173,7 +191,39 @@ impl RawSettings {
             jwt_issuer: present(&self.jwt_issuer).map(str::to_owned),
             jwt_audience: present(&self.jwt_audience).map(str::to_owned),
             log_format,
+            cors_allowed_origins,
+            rate_limit_per_ip,
+            rate_limit_per_user,
         })
+    }
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, no path. `*` is
+/// refused: with bearer tokens the allowed origins must be explicit.
+fn parse_origin(origin: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| invalid("CORS_ALLOWED_ORIGINS", format!("`{origin}` {why}"));
+    if origin == "*" {
+        return Err(bad("is not allowed: list the origins explicitly"));
+    }
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| bad("must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains('/') || rest.contains(char::is_whitespace) {
+        return Err(bad("must be scheme://host[:port] with no path"));
+    }
+    Ok(origin.to_owned())
+}
+
+/// A requests-per-minute limit; 0 or unset turns it off.
+fn parse_rate(value: &Option<String>, setting: &'static str) -> Result<Option<u32>, ConfigError> {
+    match present(value) {
+        None => Ok(None),
+        Some(text) => match text.parse::<u32>() {
+            Ok(0) => Ok(None),
+            Ok(limit) => Ok(Some(limit)),
+            Err(_) => Err(invalid(setting, format!("`{text}` is not a whole number of requests per minute"))),
+        },
     }
 }
 

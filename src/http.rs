@@ -8,9 +8,10 @@ use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, Next};
-use actix_web::{Error, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use utoipa::openapi::OpenApi;
 
+use crate::app::AppState;
 use crate::error::{ApiError, PROBLEM_JSON};
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -29,22 +30,42 @@ fn client_request_id(req: &ServiceRequest) -> Option<HeaderValue> {
     valid.then(|| value.clone())
 }
 
-/// Gives every response an `X-Request-Id` and logs one line per request.
+/// Counts a request as in flight until dropped, whatever way it ends.
+struct InFlight(Option<prometheus::IntGauge>);
+
+impl InFlight {
+    fn start(gauge: Option<prometheus::IntGauge>) -> InFlight {
+        if let Some(gauge) = &gauge {
+            gauge.inc();
+        }
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(gauge) = &self.0 {
+            gauge.dec();
+        }
+    }
+}
+
+/// Gives every response an `X-Request-Id`, counts requests in flight, and
+/// logs one line per request: method, route pattern, status, latency,
+/// request id and the caller's subject.
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
+    let _in_flight = InFlight::start(req.app_data::<web::Data<AppState>>().map(|state| state.metrics.in_flight.clone()));
     let request_id = client_request_id(&req).unwrap_or_else(|| {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .unwrap_or(HeaderValue::from_static("unknown"))
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("unknown"))
     });
     let method = req.method().clone();
     let mut response = next.call(req).await?;
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let route = response.request().match_pattern().unwrap_or_else(|| "<unmatched>".to_owned());
+    let user = response.request().extensions().get::<Subject>().map(|subject| subject.0.clone());
     let status = response.status().as_u16();
     tracing::info!(
         request_id = request_id.to_str().unwrap_or(""),
@@ -52,13 +73,17 @@ pub async fn request_context(
         route,
         status,
         latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        user = user.as_deref().unwrap_or("-"),
         "request"
     );
-    response
-        .headers_mut()
-        .insert(header::HeaderName::from_static(REQUEST_ID), request_id);
+    response.headers_mut().insert(header::HeaderName::from_static(REQUEST_ID), request_id);
     Ok(response)
 }
+
+/// The authenticated caller's token subject, left in the request's
+/// extensions by the auth extractors for the request log.
+#[derive(Debug, Clone)]
+pub struct Subject(pub String);
 
 /// Every route the API serves and its methods, taken from the OpenAPI
 /// document so the two cannot disagree; it tells 404 from 405.
@@ -88,7 +113,7 @@ impl RouteTable {
                 (ResourceDef::new(path.as_str()), methods)
             })
             .collect();
-        for extra in ["/api/v1/openapi.json", "/docs", "/docs/{_:.*}"] {
+        for extra in ["/api/v1/openapi.json", "/docs", "/docs/{_:.*}", "/metrics"] {
             routes.push((ResourceDef::new(extra), vec!["GET"]));
         }
         RouteTable { routes }
@@ -166,6 +191,13 @@ fn bare_error<B>(status: StatusCode, response: &ServiceResponse<B>) -> ApiError 
             allow: String::new(),
         },
         StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(reason),
+        StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok()?.parse().ok())
+                .unwrap_or(1),
+        ),
         status if status.is_client_error() => ApiError::InvalidBody(reason),
         _ => ApiError::Internal(reason),
     }

@@ -9,7 +9,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod openapi;
+pub mod ratelimit;
 pub mod repo;
 
 pub use app::{AppState, build_app};

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::db::Conn;
 use crate::error::{ApiError, Problem};
+use crate::metrics::FavoriteOperation;
 use crate::repo::favorites::{self as repo, FavoriteState as StateRow};
 use crate::repo::users::{self, UserRow};
 use crate::repo::{self as repository, Page, PageRequest};
@@ -88,6 +89,7 @@ pub async fn put_favorite(
                 .ok_or_else(|| missing_interview(interview_id))
         })
         .await?;
+    state.metrics.record(FavoriteOperation::Favorite);
     let mut response = if added.created {
         let mut created = HttpResponse::Created();
         created.insert_header((
@@ -127,6 +129,7 @@ pub async fn delete_favorite(
                 .ok_or_else(|| missing_interview(interview_id))
         })
         .await?;
+    state.metrics.record(FavoriteOperation::Unfavorite);
     Ok(HttpResponse::Ok().json(FavoriteState::from(state_row)))
 }
 
@@ -185,6 +188,7 @@ pub async fn toggle_favorite(
                 .ok_or_else(|| missing_interview(interview_id))
         })
         .await?;
+    state.metrics.record(FavoriteOperation::Toggle);
     Ok(HttpResponse::Ok().json(FavoriteState::from(state_row)))
 }
 

@@ -9,7 +9,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::Deserialize;
 
@@ -115,6 +115,13 @@ fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     Ok(Some(token))
 }
 
+/// The subject of the request's bearer token when it is valid, else `None`
+/// (for keying rate limits; authentication proper happens in the extractors).
+pub fn bearer_subject(req: &HttpRequest, auth: &Authenticator) -> Option<String> {
+    let token = bearer_token(req).ok().flatten()?;
+    auth.verify(token).ok().map(|identity| identity.subject)
+}
+
 fn authenticate(req: &HttpRequest) -> Result<Option<Identity>, ApiError> {
     let Some(token) = bearer_token(req)? else {
         return Ok(None);
@@ -122,7 +129,9 @@ fn authenticate(req: &HttpRequest) -> Result<Option<Identity>, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state is not configured".to_owned()))?;
-    state.auth.verify(token).map(Some)
+    let identity = state.auth.verify(token)?;
+    req.extensions_mut().insert(crate::http::Subject(identity.subject.clone()));
+    Ok(Some(identity))
 }
 
 /// An authenticated caller; extraction fails with 401 without a valid token.

@@ -245,6 +245,9 @@ pub struct TestApp {
 pub struct Options {
     pub database_url: Option<String>,
     pub pool_timeout: Duration,
+    pub cors_allowed_origins: Vec<String>,
+    pub rate_limit_per_ip: Option<u32>,
+    pub rate_limit_per_user: Option<u32>,
 }
 
 impl Default for Options {
@@ -252,6 +255,9 @@ impl Default for Options {
         Options {
             database_url: None,
             pool_timeout: Duration::from_secs(10),
+            cors_allowed_origins: Vec::new(),
+            rate_limit_per_ip: None,
+            rate_limit_per_user: None,
         }
     }
 }
@@ -286,11 +292,11 @@ impl TestApp {
             db::run_migrations(&mut conn).expect("migrate the test database");
         }
         let auth = Arc::new(Authenticator::hs256(SECRET, None, None));
-        let state = web::Data::new(AppState {
-            pool: pool.clone(),
-            backend,
-            auth,
-        });
+        let state = AppState::new(pool.clone(), backend, auth)
+            .expect("metrics")
+            .with_cors(options.cors_allowed_origins.clone())
+            .with_rate_limits(options.rate_limit_per_ip, options.rate_limit_per_user);
+        let state = web::Data::new(state);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = listener.local_addr().expect("local address").port();
         let (handle_tx, handle_rx) = mpsc::channel();

@@ -7,4 +7,5 @@ mod concurrency;
 mod favorites;
 mod openapi;
 mod outage;
+mod production;
 mod teams;

@@ -127,6 +127,7 @@ async fn postgres_outage_answers_503_quickly_and_recovers_without_restart() {
         Options {
             database_url: Some(proxied),
             pool_timeout,
+            ..Options::default()
         },
     )
     .await;

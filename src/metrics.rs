@@ -1,0 +1,95 @@
+//! Prometheus metrics at `GET /metrics`: request counts and latency
+//! histograms by route pattern and status (`actix-web-prom`), requests in
+//! flight, the database pool, and favorite operations.
+
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::db::Pool;
+
+const NAMESPACE: &str = "favorites";
+/// Latency buckets in seconds, fine-grained where this service lives.
+const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// The metrics of one running service; cheap to clone (shared handles).
+#[derive(Clone)]
+pub struct Metrics {
+    /// The middleware that counts requests and serves `/metrics`.
+    pub http: PrometheusMetrics,
+    pub in_flight: IntGauge,
+    /// Successful favorite writes by `operation`: favorite, unfavorite, toggle.
+    pub favorite_operations: IntCounterVec,
+}
+
+/// Which favorite write succeeded.
+#[derive(Debug, Clone, Copy)]
+pub enum FavoriteOperation {
+    Favorite,
+    Unfavorite,
+    Toggle,
+}
+
+impl Metrics {
+    pub fn new(pool: Pool) -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let in_flight = IntGauge::with_opts(
+            Opts::new("http_requests_in_flight", "Requests being handled right now").namespace(NAMESPACE),
+        )?;
+        let favorite_operations = IntCounterVec::new(
+            Opts::new("favorite_operations_total", "Successful favorite writes by operation").namespace(NAMESPACE),
+            &["operation"],
+        )?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(favorite_operations.clone()))?;
+        registry.register(Box::new(PoolCollector::new(pool)?))?;
+        let http = PrometheusMetricsBuilder::new(NAMESPACE)
+            .registry(registry)
+            .endpoint("/metrics")
+            .buckets(&BUCKETS)
+            .mask_unmatched_patterns("UNMATCHED")
+            .build()
+            .map_err(|error| prometheus::Error::Msg(error.to_string()))?;
+        Ok(Metrics { http, in_flight, favorite_operations })
+    }
+
+    pub fn record(&self, operation: FavoriteOperation) {
+        let label = match operation {
+            FavoriteOperation::Favorite => "favorite",
+            FavoriteOperation::Unfavorite => "unfavorite",
+            FavoriteOperation::Toggle => "toggle",
+        };
+        self.favorite_operations.with_label_values(&[label]).inc();
+    }
+}
+
+/// Reads the pool's state at scrape time: connections in use and idle.
+struct PoolCollector {
+    pool: Pool,
+    connections: IntGaugeVec,
+}
+
+impl PoolCollector {
+    fn new(pool: Pool) -> Result<PoolCollector, prometheus::Error> {
+        let connections = IntGaugeVec::new(
+            Opts::new("db_pool_connections", "Database pool connections by state (in_use, idle)").namespace(NAMESPACE),
+            &["state"],
+        )?;
+        Ok(PoolCollector { pool, connections })
+    }
+}
+
+impl Collector for PoolCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.connections.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let state = self.pool.state();
+        let idle = i64::from(state.idle_connections);
+        self.connections.with_label_values(&["idle"]).set(idle);
+        self.connections.with_label_values(&["in_use"]).set(i64::from(state.connections) - idle);
+        self.connections.collect()
+    }
+}
