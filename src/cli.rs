@@ -8,7 +8,7 @@ use actix_web::{HttpServer, web};
 use clap::{Parser, Subcommand};
 
 use crate::app::{AppState, build_app};
-use crate::auth::{Authenticator, Signer};
+use crate::auth::{Authenticator, KeyConfig, Signer};
 use crate::config::{LogFormat, RawSettings, Settings};
 use crate::db::{self, Backend, PoolOptions};
 
@@ -52,6 +52,8 @@ enum Command {
     },
     /// Print the OpenAPI document as JSON.
     Openapi,
+    /// Exit 0 when the server at BIND answers `/healthz` (for container health checks).
+    Healthcheck,
 }
 
 /// Parses the command line and runs it; the process's exit code.
@@ -70,6 +72,30 @@ pub fn run() -> ExitCode {
         Command::Migrate => migrate(&settings),
         Command::Token { sub, name, ttl } => token(&settings, &sub, name.as_deref(), ttl),
         Command::Openapi => print_openapi(),
+        Command::Healthcheck => healthcheck(&settings),
+    }
+}
+
+/// `GET /healthz` on the configured address, with nothing but std: slim
+/// container images have no curl.
+fn healthcheck(settings: &Settings) -> ExitCode {
+    use std::io::{Read, Write};
+    let mut address = settings.bind;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    })();
+    match answer {
+        Ok(response) if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(response) => fail(1, &format!("unhealthy: {}", response.lines().next().unwrap_or(""))),
+        Err(error) => fail(1, &format!("unhealthy: {address}: {error}")),
     }
 }
 
@@ -140,8 +166,14 @@ fn token(settings: &Settings, sub: &str, name: Option<&str>, ttl: i64) -> ExitCo
     if ttl <= 0 {
         return fail(EXIT_CONFIG, &"--ttl must be a positive number of seconds");
     }
-    let secret = match settings.hs256_secret() {
-        Ok(secret) => secret,
+    let secret = match settings.key_config() {
+        Ok(KeyConfig { secret: Some(secret), .. }) => secret,
+        Ok(_) => {
+            return fail(
+                EXIT_CONFIG,
+                &"invalid JWT_SECRET: `token` signs HS256 tokens, and with external identity provider keys configured it needs JWT_SECRET",
+            );
+        }
         Err(error) => return fail(EXIT_CONFIG, &error),
     };
     let signer = Signer::hs256(
@@ -159,26 +191,26 @@ fn token(settings: &Settings, sub: &str, name: Option<&str>, ttl: i64) -> ExitCo
 }
 
 fn serve(settings: Settings) -> ExitCode {
-    let secret = match settings.hs256_secret() {
-        Ok(secret) => secret,
+    let keys = match settings.key_config() {
+        Ok(keys) => keys,
         Err(error) => return fail(EXIT_CONFIG, &error),
+    };
+    let auth = match Authenticator::new(&keys, settings.jwt_issuer.as_deref(), settings.jwt_audience.as_deref()) {
+        Ok(auth) => Arc::new(auth),
+        Err((setting, error)) => return fail(EXIT_CONFIG, &format!("invalid {setting}: {error}")),
     };
     let pool = match open_database(&settings) {
         Ok(pool) => pool,
         Err(error) => return fail(1, &error),
     };
-    let auth = Arc::new(Authenticator::hs256(
-        &secret,
-        settings.jwt_issuer.as_deref(),
-        settings.jwt_audience.as_deref(),
-    ));
-    let state = match AppState::new(pool, settings.backend, auth) {
+    let state = match AppState::new(pool, settings.backend, auth.clone()) {
         Ok(state) => state
             .with_cors(settings.cors_allowed_origins.clone())
             .with_rate_limits(settings.rate_limit_per_ip, settings.rate_limit_per_user),
         Err(error) => return fail(1, &format!("metrics could not be set up: {error}")),
     };
     let state = web::Data::new(state);
+    let reload_auth = auth.clone();
     let result = actix_web::rt::System::new().block_on(async move {
         // SIGTERM/SIGINT: stop accepting, let in-flight requests finish
         // (bounded by the timeout), then the pool closes as the state drops.
@@ -189,6 +221,7 @@ fn serve(settings: Settings) -> ExitCode {
                 (EXIT_CONFIG, format!("invalid BIND: cannot listen on {}: {error}", settings.bind))
             })?;
         tracing::info!(bind = %settings.bind, "listening");
+        actix_web::rt::spawn(reload_keys_on_sighup(reload_auth));
         server
             .run()
             .await
@@ -197,5 +230,19 @@ fn serve(settings: Settings) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err((code, error)) => fail(code, &error),
+    }
+}
+
+/// SIGHUP re-reads the JWK Set file, so an identity provider's keys rotate
+/// without a restart (changes to the file are also noticed on their own).
+async fn reload_keys_on_sighup(auth: Arc<Authenticator>) {
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP cannot be handled; keys reload only when the JWK Set file changes");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the JWK Set");
+        auth.reload_keys();
     }
 }

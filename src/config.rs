@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::auth::KeyConfig;
 use crate::db::Backend;
 
 pub const DEFAULT_DATABASE_PATH: &str = "./data/favorites.db";
@@ -33,6 +34,12 @@ pub struct RawSettings {
     /// HS256 shared secret (at least 32 bytes); generated and kept in ./data when unset
     #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// PEM public key (RSA, P-256 or Ed25519) of an external identity provider
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE", global = true)]
+    pub jwt_public_key_file: Option<String>,
+    /// JWK Set file of an external identity provider (key chosen by `kid`; reloaded on change or SIGHUP)
+    #[arg(long, env = "JWT_JWKS_FILE", global = true)]
+    pub jwt_jwks_file: Option<String>,
     /// Required `iss` claim
     #[arg(long, env = "JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
@@ -72,6 +79,8 @@ pub struct Settings {
     pub jwt_secret: Option<Vec<u8>>,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    pub jwt_public_key_file: Option<PathBuf>,
+    pub jwt_jwks_file: Option<PathBuf>,
     pub log_format: LogFormat,
     pub cors_allowed_origins: Vec<String>,
     pub rate_limit_per_ip: Option<u32>,
@@ -190,6 +199,8 @@ impl RawSettings {
             jwt_secret,
             jwt_issuer: present(&self.jwt_issuer).map(str::to_owned),
             jwt_audience: present(&self.jwt_audience).map(str::to_owned),
+            jwt_public_key_file: present(&self.jwt_public_key_file).map(PathBuf::from),
+            jwt_jwks_file: present(&self.jwt_jwks_file).map(PathBuf::from),
             log_format,
             cors_allowed_origins,
             rate_limit_per_ip,
@@ -230,6 +241,15 @@ fn parse_rate(value: &Option<String>, setting: &'static str) -> Result<Option<u3
 impl Settings {
     /// The HS256 secret: configured, or generated on first use and kept at
     /// `<data_dir>/jwt-secret` (mode 0600), shared by `serve` and `token`.
+    /// The keys tokens are verified with. With an external identity
+    /// provider's keys configured and no `JWT_SECRET`, HS256 is off (no
+    /// secret is generated); otherwise the HS256 secret is as below.
+    pub fn key_config(&self) -> Result<KeyConfig, ConfigError> {
+        let external = self.jwt_public_key_file.is_some() || self.jwt_jwks_file.is_some();
+        let secret = if external && self.jwt_secret.is_none() { None } else { Some(self.hs256_secret()?) };
+        Ok(KeyConfig { secret, public_key_file: self.jwt_public_key_file.clone(), jwks_file: self.jwt_jwks_file.clone() })
+    }
+
     pub fn hs256_secret(&self) -> Result<Vec<u8>, ConfigError> {
         if let Some(secret) = &self.jwt_secret {
             return Ok(secret.clone());

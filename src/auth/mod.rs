@@ -2,15 +2,18 @@
 //! `MaybeCaller` extractors handlers use.
 
 mod keys;
+mod verifier;
 
 pub use keys::{Signer, load_or_create_secret};
+pub use verifier::KeyConfig;
+use verifier::{JwksFile, VerifyingKey, read_public_key};
 
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode, decode_header};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -43,39 +46,105 @@ struct Claims {
 }
 
 /// Verifies tokens against the configured keys. Which algorithms are accepted
-/// follows from the keys alone; the token's header cannot choose.
+/// follows from the keys alone; the token's header only picks among them.
 pub struct Authenticator {
-    key: DecodingKey,
-    validation: Validation,
+    secret: Option<DecodingKey>,
+    public_key: Option<VerifyingKey>,
+    jwks: Option<JwksFile>,
+    /// One validation per accepted algorithm (the same claim rules for all).
+    validations: Vec<(Algorithm, Validation)>,
+}
+
+fn validation(algorithm: Algorithm, issuer: Option<&str>, audience: Option<&str>) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    // A configured issuer or audience must also be present: jsonwebtoken
+    // checks `iss`/`aud` only when the token carries them, unless required.
+    let mut required = vec!["exp", "sub"];
+    required.extend(issuer.map(|_| "iss"));
+    required.extend(audience.map(|_| "aud"));
+    validation.set_required_spec_claims(&required);
+    match issuer {
+        Some(issuer) => validation.set_issuer(&[issuer]),
+        None => validation.iss = None,
+    }
+    match audience {
+        Some(audience) => validation.set_audience(&[audience]),
+        None => validation.validate_aud = false,
+    }
+    validation
 }
 
 impl Authenticator {
-    /// HS256 with a shared secret; `iss` and `aud` enforced when given.
+    /// HS256 with a shared secret only; `iss` and `aud` enforced when given.
     pub fn hs256(secret: &[u8], issuer: Option<&str>, audience: Option<&str>) -> Authenticator {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        match issuer {
-            Some(issuer) => validation.set_issuer(&[issuer]),
-            None => validation.iss = None,
+        let keys = KeyConfig { secret: Some(secret.to_vec()), ..KeyConfig::default() };
+        Authenticator::new(&keys, issuer, audience).unwrap_or_else(|_| unreachable!("a secret alone always loads"))
+    }
+
+    /// Loads every configured key; the error names the setting that failed.
+    pub fn new(keys: &KeyConfig, issuer: Option<&str>, audience: Option<&str>) -> Result<Authenticator, (&'static str, String)> {
+        let secret = keys.secret.as_deref().map(DecodingKey::from_secret);
+        let public_key = keys.public_key_file.as_deref().map(read_public_key).transpose().map_err(|e| ("JWT_PUBLIC_KEY_FILE", e))?;
+        let jwks = keys.jwks_file.as_deref().map(JwksFile::open).transpose().map_err(|e| ("JWT_JWKS_FILE", e))?;
+        let mut algorithms = Vec::new();
+        if secret.is_some() {
+            algorithms.push(Algorithm::HS256);
         }
-        match audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            None => validation.validate_aud = false,
+        if let Some(key) = &public_key {
+            algorithms.push(key.algorithm);
         }
-        Authenticator {
-            key: DecodingKey::from_secret(secret),
-            validation,
+        if jwks.is_some() {
+            algorithms.extend([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]);
+        }
+        if algorithms.is_empty() {
+            return Err(("JWT_SECRET", "no key is configured to verify tokens with".to_owned()));
+        }
+        algorithms.dedup();
+        let validations = algorithms.into_iter().map(|algorithm| (algorithm, validation(algorithm, issuer, audience))).collect();
+        Ok(Authenticator { secret, public_key, jwks, validations })
+    }
+
+    /// Re-reads the JWK Set file (SIGHUP), so keys rotate without a restart.
+    pub fn reload_keys(&self) {
+        if let Some(jwks) = &self.jwks {
+            jwks.reload(true);
+        }
+    }
+
+    /// The configured key for the token's `alg` (and `kid`, for a JWK Set).
+    fn key_for(&self, header: &Header) -> Result<DecodingKey, ApiError> {
+        let refuse = |why: String| ApiError::InvalidToken(format!("the bearer token is not valid: {why}"));
+        if header.alg == Algorithm::HS256 {
+            return self.secret.clone().ok_or_else(|| refuse("HS256 tokens are not accepted here".to_owned()));
+        }
+        if let (Some(jwks), Some(kid)) = (&self.jwks, &header.kid) {
+            let key = jwks.find(kid).ok_or_else(|| refuse(format!("no key has kid `{kid}`")))?;
+            if key.algorithm != header.alg {
+                return Err(refuse(format!("key `{kid}` is not for {:?}", header.alg)));
+            }
+            return Ok(key.key);
+        }
+        match &self.public_key {
+            Some(key) if key.algorithm == header.alg => Ok(key.key.clone()),
+            _ => Err(refuse(format!("{:?} tokens are not accepted here", header.alg))),
         }
     }
 
     /// Checks signature, algorithm and claims; returns who the token names.
     pub fn verify(&self, token: &str) -> Result<Identity, ApiError> {
-        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|error| {
-            ApiError::InvalidToken(format!("the bearer token is not valid: {error}"))
-        })?;
+        let invalid = |error: jsonwebtoken::errors::Error| ApiError::InvalidToken(format!("the bearer token is not valid: {error}"));
+        let header = decode_header(token).map_err(invalid)?;
+        let key = self.key_for(&header)?;
+        let validation = self
+            .validations
+            .iter()
+            .find(|(algorithm, _)| *algorithm == header.alg)
+            .map(|(_, validation)| validation)
+            .ok_or_else(|| ApiError::InvalidToken(format!("{:?} tokens are not accepted here", header.alg)))?;
+        let data = decode::<Claims>(token, &key, validation).map_err(invalid)?;
         let subject = data.claims.sub;
         if !is_storable(&subject) {
             return Err(ApiError::InvalidToken(format!(

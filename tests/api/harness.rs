@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::{PgConnection, RunQueryDsl, sql_query};
 use favorites::app::{AppState, build_app};
-use favorites::auth::Authenticator;
+use favorites::auth::{Authenticator, KeyConfig};
 use favorites::db::{self, Backend, Conn, Pool, PoolOptions};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use reqwest::{Method, StatusCode};
@@ -248,6 +248,10 @@ pub struct Options {
     pub cors_allowed_origins: Vec<String>,
     pub rate_limit_per_ip: Option<u32>,
     pub rate_limit_per_user: Option<u32>,
+    /// Verifying keys; the test secret (HS256) when `None`.
+    pub keys: Option<KeyConfig>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
 }
 
 impl Default for Options {
@@ -258,6 +262,9 @@ impl Default for Options {
             cors_allowed_origins: Vec::new(),
             rate_limit_per_ip: None,
             rate_limit_per_user: None,
+            keys: None,
+            issuer: None,
+            audience: None,
         }
     }
 }
@@ -291,7 +298,10 @@ impl TestApp {
             let mut conn = pool.get().expect("connect to the test database");
             db::run_migrations(&mut conn).expect("migrate the test database");
         }
-        let auth = Arc::new(Authenticator::hs256(SECRET, None, None));
+        let keys = options.keys.clone().unwrap_or_else(|| KeyConfig { secret: Some(SECRET.to_vec()), ..KeyConfig::default() });
+        let auth = Authenticator::new(&keys, options.issuer.as_deref(), options.audience.as_deref())
+            .unwrap_or_else(|(setting, error)| panic!("{setting}: {error}"));
+        let auth = Arc::new(auth);
         let state = AppState::new(pool.clone(), backend, auth)
             .expect("metrics")
             .with_cors(options.cors_allowed_origins.clone())

@@ -5,6 +5,7 @@ mod harness;
 
 mod concurrency;
 mod favorites;
+mod identity;
 mod openapi;
 mod outage;
 mod production;
