@@ -298,9 +298,16 @@ impl TestApp {
             let mut conn = pool.get().expect("connect to the test database");
             db::run_migrations(&mut conn).expect("migrate the test database");
         }
-        let keys = options.keys.clone().unwrap_or_else(|| KeyConfig { secret: Some(SECRET.to_vec()), ..KeyConfig::default() });
-        let auth = Authenticator::new(&keys, options.issuer.as_deref(), options.audience.as_deref())
-            .unwrap_or_else(|(setting, error)| panic!("{setting}: {error}"));
+        let keys = options.keys.clone().unwrap_or_else(|| KeyConfig {
+            secret: Some(SECRET.to_vec()),
+            ..KeyConfig::default()
+        });
+        let auth = Authenticator::new(
+            &keys,
+            options.issuer.as_deref(),
+            options.audience.as_deref(),
+        )
+        .unwrap_or_else(|(setting, error)| panic!("{setting}: {error}"));
         let auth = Arc::new(auth);
         let state = AppState::new(pool.clone(), backend, auth)
             .expect("metrics")
@@ -405,14 +412,7 @@ impl TestApp {
 
     /// Runs a `SELECT count(*) AS n …`-style query straight on the database.
     pub fn count(&self, sql: &str) -> i64 {
-        let mut conn = self.pool.get().expect("a connection for assertions");
-        let query = sql_query(sql);
-        let row: Count = match &mut **conn {
-            Conn::Pg(c) => query.get_result(c),
-            Conn::Sqlite(c) => query.get_result(c),
-        }
-        .unwrap_or_else(|error| panic!("{sql}: {error}"));
-        row.n
+        count_in(&self.pool, sql)
     }
 
     /// Runs a statement straight on the database (test setup only).
@@ -434,6 +434,18 @@ impl TestApp {
             self.count("SELECT count(*) AS n FROM favorite_interviews"),
         ]
     }
+}
+
+/// Runs a `SELECT count(*) AS n …`-style query on a connection of `pool`.
+pub fn count_in(pool: &Pool, sql: &str) -> i64 {
+    let mut conn = pool.get().expect("a connection for assertions");
+    let query = sql_query(sql);
+    let row: Count = match &mut **conn {
+        Conn::Pg(c) => query.get_result(c),
+        Conn::Sqlite(c) => query.get_result(c),
+    }
+    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    row.n
 }
 
 impl Drop for TestApp {

@@ -3,10 +3,12 @@
 
 mod harness;
 
+mod browser;
 mod concurrency;
 mod favorites;
 mod identity;
 mod openapi;
 mod outage;
 mod production;
+mod shutdown;
 mod teams;

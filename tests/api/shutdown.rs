@@ -1,0 +1,238 @@
+//! Graceful shutdown of the real binary: requests in flight when SIGTERM
+//! arrives complete with 2xx, and their writes are in the database.
+//!
+//! The requests are held in flight deterministically: the test itself holds
+//! the lock they need (a row lock on PostgreSQL, the write lock on SQLite),
+//! waits until the server reports them in flight, sends SIGTERM, waits for
+//! the server to say it is shutting down, and only then lets them through.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+use favorites::db::Backend;
+use reqwest::{Method, StatusCode};
+
+use crate::harness::{SECRET, TestDatabase, count_in, now, sign};
+
+const IN_FLIGHT: usize = 8;
+
+struct Server {
+    child: Child,
+    base: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(database_url: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_favorites"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
+            .env("DATABASE_POOL_SIZE", "16")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the favorites binary");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        server.wait_for_log("listening");
+        server
+    }
+
+    /// Blocks until the server logs a line containing `needle`.
+    fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => {}
+                Err(_) => panic!("the server never logged `{needle}`"),
+            }
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test's own hold on what the requests need.
+enum Hold {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl Hold {
+    fn take(backend: Backend, url: &str, interview_id: i64) -> Hold {
+        match backend {
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(url).unwrap();
+                conn.batch_execute(&format!(
+                    "BEGIN; SELECT id FROM interviews WHERE id = {interview_id} FOR UPDATE;"
+                ))
+                .unwrap();
+                Hold::Pg(conn)
+            }
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(url).unwrap();
+                conn.batch_execute("BEGIN IMMEDIATE;").unwrap();
+                Hold::Sqlite(conn)
+            }
+        }
+    }
+
+    fn release(self) {
+        match self {
+            Hold::Pg(mut conn) => conn.batch_execute("COMMIT").unwrap(),
+            Hold::Sqlite(mut conn) => conn.batch_execute("COMMIT").unwrap(),
+        }
+    }
+}
+
+async fn in_flight(client: &reqwest::Client, base: &str) -> usize {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = text
+        .lines()
+        .find_map(|line| line.strip_prefix("favorites_http_requests_in_flight "))
+        .expect("the in-flight gauge");
+    value.trim().parse::<usize>().unwrap() - 1 // not counting this scrape
+}
+
+async fn sigterm_drains_requests_in_flight(backend: Backend) {
+    let database = TestDatabase::create(backend);
+    let server = Server::start(&database.url);
+    let client = reqwest::Client::new();
+    let token = |subject: &str| sign(&serde_json::json!({"sub": subject, "exp": now() + 600}));
+
+    let author = token("author");
+    let created: serde_json::Value = client
+        .post(format!("{}/api/v1/interviews", server.base))
+        .bearer_auth(&author)
+        .json(&serde_json::json!({"title": "Shutdown"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let interview_id = created["id"].as_i64().unwrap();
+    let fans: Vec<String> = (0..IN_FLIGHT).map(|i| token(&format!("fan-{i}"))).collect();
+    for fan in &fans {
+        let status = client
+            .get(format!("{}/api/v1/me", server.base))
+            .bearer_auth(fan)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    let hold = Hold::take(backend, &database.url, interview_id);
+    let requests: Vec<_> = fans
+        .iter()
+        .map(|fan| {
+            let request = client
+                .request(
+                    Method::PUT,
+                    format!("{}/api/v1/favorites/{interview_id}", server.base),
+                )
+                .bearer_auth(fan)
+                .send();
+            actix_web::rt::spawn(request)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while in_flight(&client, &server.base).await < IN_FLIGHT {
+        assert!(
+            Instant::now() < deadline,
+            "the requests never reached the server"
+        );
+    }
+
+    server.signal("-TERM");
+    server.wait_for_log("graceful shutdown");
+    hold.release();
+
+    for request in requests {
+        let response = request
+            .await
+            .unwrap()
+            .expect("an in-flight request is answered");
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let mut server = server;
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "the server exits cleanly: {status}");
+
+    let pool = favorites::db::build_pool(
+        &database.url,
+        &favorites::db::PoolOptions {
+            max_size: 1,
+            connection_timeout: Duration::from_secs(5),
+        },
+    );
+    let rows = count_in(
+        &pool,
+        &format!(
+            "SELECT count(*) AS n FROM favorite_interviews WHERE interview_id = {interview_id}"
+        ),
+    );
+    assert_eq!(
+        rows, IN_FLIGHT as i64,
+        "every drained write is in the database"
+    );
+}
+
+#[actix_web::test]
+async fn sqlite_sigterm_drains_requests_in_flight() {
+    sigterm_drains_requests_in_flight(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn postgres_sigterm_drains_requests_in_flight() {
+    sigterm_drains_requests_in_flight(Backend::Postgres).await;
+}
