@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build of the favorites service. Not built in CI (no Docker
+# engine runs there); kept simple and standard.
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+# C toolchain for the bundled SQLite, libpq and aws-lc.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential cmake perl pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+# Dependencies first, so they are cached until Cargo.toml/Cargo.lock change.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked \
+    && rm -rf src
+COPY src src
+COPY migrations migrations
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin favorites
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin favorites \
+    && mkdir -p /data && chown favorites:favorites /data
+COPY --from=build /src/target/release/favorites /usr/local/bin/favorites
+USER favorites
+WORKDIR /data
+ENV BIND=0.0.0.0:8080 \
+    DATABASE_URL=/data/favorites.db \
+    LOG_FORMAT=json \
+    RUST_LOG=info
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["favorites", "healthcheck"]
+ENTRYPOINT ["favorites"]
+CMD ["serve"]
