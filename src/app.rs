@@ -38,9 +38,18 @@ pub struct AppState {
 
 impl AppState {
     /// State with no browser origins allowed and no rate limits.
-    pub fn new(pool: Pool, backend: Backend, auth: Arc<Authenticator>) -> Result<AppState, prometheus::Error> {
+    pub fn new(
+        pool: Pool,
+        backend: Backend,
+        auth: Arc<Authenticator>,
+    ) -> Result<AppState, prometheus::Error> {
         let metrics = Metrics::new(pool.clone())?;
-        Ok(AppState { pool, backend, auth, metrics, cors_allowed_origins: Vec::new(),
+        Ok(AppState {
+            pool,
+            backend,
+            auth,
+            metrics,
+            cors_allowed_origins: Vec::new(),
             ip_limit: Limit::new(ByIp, None),
             user_limit: Limit::new(ByUser, None),
         })
@@ -63,9 +72,17 @@ impl AppState {
     /// exposed. Requests from other origins are served without CORS headers,
     /// so browsers withhold the response.
     fn cors(&self) -> Cors {
-        let cors = self.cors_allowed_origins.iter().fold(Cors::default(), |cors, origin| cors.allowed_origin(origin));
+        let cors = self
+            .cors_allowed_origins
+            .iter()
+            .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin));
         cors.allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-            .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, HeaderName::from_static(REQUEST_ID)])
+            .allowed_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                HeaderName::from_static(REQUEST_ID),
+            ])
             .expose_headers([
                 header::LINK,
                 header::LOCATION,

@@ -93,8 +93,15 @@ fn healthcheck(settings: &Settings) -> ExitCode {
         Ok(response)
     })();
     match answer {
-        Ok(response) if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
-        Ok(response) => fail(1, &format!("unhealthy: {}", response.lines().next().unwrap_or(""))),
+        Ok(response)
+            if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200") =>
+        {
+            ExitCode::SUCCESS
+        }
+        Ok(response) => fail(
+            1,
+            &format!("unhealthy: {}", response.lines().next().unwrap_or("")),
+        ),
         Err(error) => fail(1, &format!("unhealthy: {address}: {error}")),
     }
 }
@@ -167,7 +174,10 @@ fn token(settings: &Settings, sub: &str, name: Option<&str>, ttl: i64) -> ExitCo
         return fail(EXIT_CONFIG, &"--ttl must be a positive number of seconds");
     }
     let secret = match settings.key_config() {
-        Ok(KeyConfig { secret: Some(secret), .. }) => secret,
+        Ok(KeyConfig {
+            secret: Some(secret),
+            ..
+        }) => secret,
         Ok(_) => {
             return fail(
                 EXIT_CONFIG,
@@ -195,7 +205,11 @@ fn serve(settings: Settings) -> ExitCode {
         Ok(keys) => keys,
         Err(error) => return fail(EXIT_CONFIG, &error),
     };
-    let auth = match Authenticator::new(&keys, settings.jwt_issuer.as_deref(), settings.jwt_audience.as_deref()) {
+    let auth = match Authenticator::new(
+        &keys,
+        settings.jwt_issuer.as_deref(),
+        settings.jwt_audience.as_deref(),
+    ) {
         Ok(auth) => Arc::new(auth),
         Err((setting, error)) => return fail(EXIT_CONFIG, &format!("invalid {setting}: {error}")),
     };
@@ -218,7 +232,10 @@ fn serve(settings: Settings) -> ExitCode {
             .shutdown_timeout(SHUTDOWN_TIMEOUT_SECONDS)
             .bind(settings.bind)
             .map_err(|error| {
-                (EXIT_CONFIG, format!("invalid BIND: cannot listen on {}: {error}", settings.bind))
+                (
+                    EXIT_CONFIG,
+                    format!("invalid BIND: cannot listen on {}: {error}", settings.bind),
+                )
             })?;
         tracing::info!(bind = %settings.bind, "listening");
         actix_web::rt::spawn(reload_keys_on_sighup(reload_auth));

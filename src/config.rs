@@ -186,7 +186,12 @@ impl RawSettings {
         };
         let cors_allowed_origins = match present(&self.cors_allowed_origins) {
             None => Vec::new(),
-            Some(list) => list.split(',').map(str::trim).filter(|o| !o.is_empty()).map(parse_origin).collect::<Result<_, _>>()?,
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(parse_origin)
+                .collect::<Result<_, _>>()?,
         };
         let rate_limit_per_ip = parse_rate(&self.rate_limit_per_ip, "RATE_LIMIT_PER_IP")?;
         let rate_limit_per_user = parse_rate(&self.rate_limit_per_user, "RATE_LIMIT_PER_USER")?;
@@ -233,7 +238,10 @@ fn parse_rate(value: &Option<String>, setting: &'static str) -> Result<Option<u3
         Some(text) => match text.parse::<u32>() {
             Ok(0) => Ok(None),
             Ok(limit) => Ok(Some(limit)),
-            Err(_) => Err(invalid(setting, format!("`{text}` is not a whole number of requests per minute"))),
+            Err(_) => Err(invalid(
+                setting,
+                format!("`{text}` is not a whole number of requests per minute"),
+            )),
         },
     }
 }
@@ -246,8 +254,16 @@ impl Settings {
     /// secret is generated); otherwise the HS256 secret is as below.
     pub fn key_config(&self) -> Result<KeyConfig, ConfigError> {
         let external = self.jwt_public_key_file.is_some() || self.jwt_jwks_file.is_some();
-        let secret = if external && self.jwt_secret.is_none() { None } else { Some(self.hs256_secret()?) };
-        Ok(KeyConfig { secret, public_key_file: self.jwt_public_key_file.clone(), jwks_file: self.jwt_jwks_file.clone() })
+        let secret = if external && self.jwt_secret.is_none() {
+            None
+        } else {
+            Some(self.hs256_secret()?)
+        };
+        Ok(KeyConfig {
+            secret,
+            public_key_file: self.jwt_public_key_file.clone(),
+            jwks_file: self.jwt_jwks_file.clone(),
+        })
     }
 
     pub fn hs256_secret(&self) -> Result<Vec<u8>, ConfigError> {

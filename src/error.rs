@@ -25,8 +25,9 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable error code.
     pub code: String,
-    /// For `validation_failed`: field name -> messages.
-    pub errors: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// Only for `validation_failed`: field name -> messages.
+    #[schema(value_type = BTreeMap<String, Vec<String>>, required = false)]
+    pub errors: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// Field name -> messages, for `validation_failed`.

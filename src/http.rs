@@ -58,14 +58,25 @@ pub async fn request_context(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let _in_flight = InFlight::start(req.app_data::<web::Data<AppState>>().map(|state| state.metrics.in_flight.clone()));
+    let _in_flight = InFlight::start(
+        req.app_data::<web::Data<AppState>>()
+            .map(|state| state.metrics.in_flight.clone()),
+    );
     let request_id = client_request_id(&req).unwrap_or_else(|| {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"))
     });
     let method = req.method().clone();
     let mut response = next.call(req).await?;
-    let route = response.request().match_pattern().unwrap_or_else(|| "<unmatched>".to_owned());
-    let user = response.request().extensions().get::<Subject>().map(|subject| subject.0.clone());
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let user = response
+        .request()
+        .extensions()
+        .get::<Subject>()
+        .map(|subject| subject.0.clone());
     let status = response.status().as_u16();
     tracing::info!(
         request_id = request_id.to_str().unwrap_or(""),
@@ -76,7 +87,9 @@ pub async fn request_context(
         user = user.as_deref().unwrap_or("-"),
         "request"
     );
-    response.headers_mut().insert(header::HeaderName::from_static(REQUEST_ID), request_id);
+    response
+        .headers_mut()
+        .insert(header::HeaderName::from_static(REQUEST_ID), request_id);
     Ok(response)
 }
 

@@ -11,7 +11,9 @@ use crate::db::Pool;
 
 const NAMESPACE: &str = "favorites";
 /// Latency buckets in seconds, fine-grained where this service lives.
-const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 /// The metrics of one running service; cheap to clone (shared handles).
 #[derive(Clone)]
@@ -35,10 +37,18 @@ impl Metrics {
     pub fn new(pool: Pool) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         let in_flight = IntGauge::with_opts(
-            Opts::new("http_requests_in_flight", "Requests being handled right now").namespace(NAMESPACE),
+            Opts::new(
+                "http_requests_in_flight",
+                "Requests being handled right now",
+            )
+            .namespace(NAMESPACE),
         )?;
         let favorite_operations = IntCounterVec::new(
-            Opts::new("favorite_operations_total", "Successful favorite writes by operation").namespace(NAMESPACE),
+            Opts::new(
+                "favorite_operations_total",
+                "Successful favorite writes by operation",
+            )
+            .namespace(NAMESPACE),
             &["operation"],
         )?;
         registry.register(Box::new(in_flight.clone()))?;
@@ -51,7 +61,11 @@ impl Metrics {
             .mask_unmatched_patterns("UNMATCHED")
             .build()
             .map_err(|error| prometheus::Error::Msg(error.to_string()))?;
-        Ok(Metrics { http, in_flight, favorite_operations })
+        Ok(Metrics {
+            http,
+            in_flight,
+            favorite_operations,
+        })
     }
 
     pub fn record(&self, operation: FavoriteOperation) {
@@ -73,7 +87,11 @@ struct PoolCollector {
 impl PoolCollector {
     fn new(pool: Pool) -> Result<PoolCollector, prometheus::Error> {
         let connections = IntGaugeVec::new(
-            Opts::new("db_pool_connections", "Database pool connections by state (in_use, idle)").namespace(NAMESPACE),
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections by state (in_use, idle)",
+            )
+            .namespace(NAMESPACE),
             &["state"],
         )?;
         Ok(PoolCollector { pool, connections })
@@ -89,7 +107,9 @@ impl Collector for PoolCollector {
         let state = self.pool.state();
         let idle = i64::from(state.idle_connections);
         self.connections.with_label_values(&["idle"]).set(idle);
-        self.connections.with_label_values(&["in_use"]).set(i64::from(state.connections) - idle);
+        self.connections
+            .with_label_values(&["in_use"])
+            .set(i64::from(state.connections) - idle);
         self.connections.collect()
     }
 }

@@ -3,12 +3,14 @@
 
 use std::net::IpAddr;
 
+use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::governor::NotUntil;
-use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError};
-use actix_web::middleware::Condition;
+use actix_governor::{
+    Governor, GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError,
+};
 use actix_web::dev::ServiceRequest;
+use actix_web::middleware::Condition;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError, web};
 
 use crate::app::AppState;
@@ -36,7 +38,11 @@ impl KeyExtractor for ByIp {
             .ok_or_else(|| SimpleKeyExtractionError::new("the client address is unknown"))
     }
 
-    fn exceed_rate_limit_response(&self, negative: &NotUntil<QuantaInstant>, _: HttpResponseBuilder) -> HttpResponse {
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &NotUntil<QuantaInstant>,
+        _: HttpResponseBuilder,
+    ) -> HttpResponse {
         too_many(negative)
     }
 }
@@ -58,7 +64,11 @@ impl KeyExtractor for ByUser {
         Ok(subject)
     }
 
-    fn exceed_rate_limit_response(&self, negative: &NotUntil<QuantaInstant>, _: HttpResponseBuilder) -> HttpResponse {
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &NotUntil<QuantaInstant>,
+        _: HttpResponseBuilder,
+    ) -> HttpResponse {
         too_many(negative)
     }
 
@@ -87,8 +97,17 @@ impl<K: KeyExtractor> Limit<K> {
             .burst_size(burst)
             .permissive(per_minute.is_none())
             .finish()
-            .unwrap_or_else(|| GovernorConfigBuilder::default().key_extractor(key).permissive(true).finish().expect("the default quota is valid"));
-        Limit { enabled: per_minute.is_some(), config }
+            .unwrap_or_else(|| {
+                GovernorConfigBuilder::default()
+                    .key_extractor(key)
+                    .permissive(true)
+                    .finish()
+                    .expect("the default quota is valid")
+            });
+        Limit {
+            enabled: per_minute.is_some(),
+            config,
+        }
     }
 
     /// The middleware, or a pass-through when the limit is off.

@@ -77,10 +77,11 @@ impl JsonBody {
         parse_json(&bytes)
     }
 
-    /// The body as `T`, or `T::default()` when there is no body at all.
+    /// The body as `T`, or `T::default()` when there is no body at all or
+    /// it is JSON `null` (as the document's `oneOf: [T, null]` allows).
     pub fn parse_or_default<T: DeserializeOwned + Default>(self) -> Result<T, ApiError> {
         let bytes = self.0?;
-        if bytes.is_empty() {
+        if bytes.is_empty() || trim_json_whitespace(&bytes) == b"null" {
             Ok(T::default())
         } else {
             parse_json(&bytes)
@@ -88,7 +89,28 @@ impl JsonBody {
     }
 }
 
+/// `bytes` without the whitespace JSON allows around a value.
+fn trim_json_whitespace(bytes: &[u8]) -> &[u8] {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = bytes
+        .iter()
+        .position(|b| !is_space(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde would also read a struct from a JSON array (`["title"]`); every
+    // body of this API is an object.
+    if !trim_json_whitespace(bytes).starts_with(b"{") {
+        return Err(ApiError::InvalidBody(
+            "the body must be a JSON object".to_owned(),
+        ));
+    }
     serde_json::from_slice(bytes)
         .map_err(|error| ApiError::InvalidBody(format!("the body is not valid: {error}")))
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::interviews::{Interview, favorited_flags};
-use super::pagination::{self, PageOf, PageQuery};
+use super::pagination::{self, PageQuery};
 use super::path::Id;
 use super::users::User;
 use crate::app::AppState;
@@ -27,6 +27,7 @@ pub struct FavoriteState {
     pub interview_id: i64,
     pub favorited: bool,
     /// When the caller favorited it; `null` when they have not.
+    #[schema(required = true)]
     pub favorited_at: Option<DateTime<Utc>>,
     pub favorites_count: i64,
 }
@@ -233,7 +234,7 @@ fn favorites_page(
     security(("bearer" = [])),
     params(PageQuery),
     responses(
-        (status = 200, description = "A page of the caller's favorites", body = PageOf<FavoriteInterview>,
+        (status = 200, description = "A page of the caller's favorites", body = pagination::FavoriteInterviewPage,
             headers(("Link" = String, description = "`<url>; rel=\"next\"` when a next page exists"))),
         (status = 400, description = "Invalid query or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
@@ -261,7 +262,7 @@ pub async fn list_my_favorites(
     tag = "favorites",
     params(("user_id" = i64, Path, minimum = 1, description = "User id"), PageQuery),
     responses(
-        (status = 200, description = "A page of the user's favorites", body = PageOf<FavoriteInterview>,
+        (status = 200, description = "A page of the user's favorites", body = pagination::FavoriteInterviewPage,
             headers(("Link" = String, description = "`<url>; rel=\"next\"` when a next page exists"))),
         (status = 400, description = "Malformed id, invalid query or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),
@@ -295,7 +296,7 @@ pub async fn list_user_favorites(
     tag = "favorites",
     params(("interview_id" = i64, Path, minimum = 1, description = "Interview id"), PageQuery),
     responses(
-        (status = 200, description = "A page of users", body = PageOf<FavoritedBy>,
+        (status = 200, description = "A page of users", body = pagination::FavoritedByPage,
             headers(("Link" = String, description = "`<url>; rel=\"next\"` when a next page exists"))),
         (status = 400, description = "Malformed id, invalid query or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),

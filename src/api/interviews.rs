@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::body::JsonBody;
-use super::pagination::{self, PageOf, PageQuery};
+use super::pagination::{self, PageQuery};
 use super::path::Id;
 use super::users::User;
 use crate::app::AppState;
@@ -37,6 +37,7 @@ pub struct Interview {
     /// How many users favorite it.
     pub favorites_count: i64,
     /// Whether the caller favorites it; `null` for anonymous callers.
+    #[schema(required = true)]
     pub favorited: Option<bool>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -77,16 +78,24 @@ pub fn favorited_flags(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Backend engineer onsite", "company": "Acme", "position": "SRE", "body": "Four rounds..."}))]
 pub struct CreateInterview {
-    /// 1 to 200 characters, not blank.
+    /// 1 to 200 characters, not blank (not only whitespace), no NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*[^\u0000\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000]*$"
+    )]
     pub title: String,
-    /// Up to 100 characters; defaults to "".
+    /// Up to 100 characters, no NUL; defaults to "".
     #[serde(default)]
+    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
     pub company: String,
-    /// Up to 100 characters; defaults to "".
+    /// Up to 100 characters, no NUL; defaults to "".
     #[serde(default)]
+    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
     pub position: String,
-    /// Up to 20,000 characters; defaults to "".
+    /// Up to 20,000 characters, no NUL; defaults to "".
     #[serde(default)]
+    #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
     pub body: String,
 }
 
@@ -95,9 +104,21 @@ pub struct CreateInterview {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Backend engineer onsite (updated)"}))]
 pub struct UpdateInterview {
+    /// 1 to 200 characters, not blank (not only whitespace), no NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*[^\u0000\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000]*$"
+    )]
     pub title: Option<String>,
+    /// Up to 100 characters, no NUL.
+    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
     pub company: Option<String>,
+    /// Up to 100 characters, no NUL.
+    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
     pub position: Option<String>,
+    /// Up to 20,000 characters, no NUL.
+    #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
     pub body: Option<String>,
 }
 
@@ -233,7 +254,7 @@ pub struct InterviewFilter {
     tag = "interviews",
     params(InterviewFilter, PageQuery),
     responses(
-        (status = 200, description = "A page of interviews", body = PageOf<Interview>,
+        (status = 200, description = "A page of interviews", body = pagination::InterviewPage,
             headers(("Link" = String, description = "`<url>; rel=\"next\"` when a next page exists"))),
         (status = 400, description = "Invalid query or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),

@@ -25,6 +25,8 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page; may be reused with another `limit`.
+    /// Opaque: a cursor this service did not issue is 400 `invalid_cursor`.
+    #[param(format = "cursor")]
     pub cursor: Option<String>,
 }
 
@@ -74,13 +76,63 @@ pub fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
     Ok(Cursor { at, id })
 }
 
-/// A page of a list.
-#[derive(Debug, Serialize, ToSchema)]
+/// A page of a list, as every list endpoint answers it. The document
+/// describes each kind of page by a schema of its own, below.
+#[derive(Debug, Serialize)]
 pub struct PageOf<T> {
     pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; `null` exactly when no rows follow.
     pub next_cursor: Option<String>,
 }
+
+/// Declares the document's schema for a page of `$item`, named `$name`.
+/// (utoipa inlines the type argument of a generic schema such as `PageOf<T>`,
+/// which would give generated clients a second, anonymous copy of every item
+/// type; these schemas refer to the item's own component instead.)
+macro_rules! page_schema {
+    ($rust:ident, $name:ident, $item:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(ToSchema)]
+        #[schema(as = $name)]
+        #[allow(dead_code)]
+        pub struct $rust {
+            pub items: Vec<$item>,
+            /// Pass as `cursor` to get the next page; `null` exactly when no rows follow.
+            #[schema(required = true)]
+            pub next_cursor: Option<String>,
+        }
+    };
+}
+
+page_schema!(
+    InterviewPage,
+    PageOf_Interview,
+    super::interviews::Interview,
+    "A page of interviews."
+);
+page_schema!(
+    FavoriteInterviewPage,
+    PageOf_FavoriteInterview,
+    super::favorites::FavoriteInterview,
+    "A page of a user's favorites."
+);
+page_schema!(
+    FavoritedByPage,
+    PageOf_FavoritedBy,
+    super::favorites::FavoritedBy,
+    "A page of the users who favorited an interview."
+);
+page_schema!(
+    TeamPage,
+    PageOf_Team,
+    super::teams::Team,
+    "A page of teams."
+);
+page_schema!(
+    MembershipPage,
+    PageOf_Membership,
+    super::teams::Membership,
+    "A page of memberships."
+);
 
 /// Answers 200 with the page, and a `Link: <…>; rel="next"` header carrying
 /// the request's own query with the next cursor when there is a next page.

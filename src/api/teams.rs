@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::body::JsonBody;
-use super::pagination::{self, PageOf, PageQuery};
+use super::pagination::{self, PageQuery};
 use super::path::Id;
 use super::users::User;
 use crate::app::AppState;
@@ -54,6 +54,7 @@ pub struct Membership {
     pub user: User,
     /// Who added the member; `null` for the team's creator (and when the
     /// inviter's account is gone).
+    #[schema(required = true)]
     pub inviter: Option<User>,
     #[schema(value_type = String, format = Date, example = "2026-11-23")]
     pub joined_date: NaiveDate,
@@ -77,7 +78,12 @@ impl From<repo::Membership> for Membership {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Platform"}))]
 pub struct CreateTeam {
-    /// 1 to 100 characters, not blank.
+    /// 1 to 100 characters, not blank (not only whitespace), no NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\u0000\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000]*$"
+    )]
     pub name: String,
 }
 
@@ -86,7 +92,8 @@ pub struct CreateTeam {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "on-call rotation", "joined_date": "2026-11-23"}))]
 pub struct PutMember {
-    /// Up to 64 characters; defaults to "" for a new member.
+    /// Up to 64 characters, no NUL; defaults to "" for a new member.
+    #[schema(max_length = 64, pattern = r"^[^\u0000]*$")]
     pub reason: Option<String>,
     /// `YYYY-MM-DD`; defaults to today (UTC) for a new member.
     #[schema(format = Date)]
@@ -187,7 +194,7 @@ pub async fn create_team(
     tag = "teams",
     params(PageQuery),
     responses(
-        (status = 200, description = "A page of teams", body = PageOf<Team>,
+        (status = 200, description = "A page of teams", body = pagination::TeamPage,
             headers(("Link" = String, description = "`<url>; rel=\"next\"` when a next page exists"))),
         (status = 400, description = "Invalid query or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),
@@ -279,7 +286,7 @@ async fn respond_memberships(
     tag = "teams",
     params(("team_id" = i64, Path, minimum = 1, description = "Team id"), PageQuery),
     responses(
-        (status = 200, description = "A page of memberships", body = PageOf<Membership>,
+        (status = 200, description = "A page of memberships", body = pagination::MembershipPage,
             headers(("Link" = String, description = "`<url>; rel=\"next\"` when a next page exists"))),
         (status = 400, description = "Malformed id, invalid query or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),
@@ -303,7 +310,7 @@ pub async fn list_members(
     tag = "teams",
     params(("user_id" = i64, Path, minimum = 1, description = "User id"), PageQuery),
     responses(
-        (status = 200, description = "A page of memberships", body = PageOf<Membership>,
+        (status = 200, description = "A page of memberships", body = pagination::MembershipPage,
             headers(("Link" = String, description = "`<url>; rel=\"next\"` when a next page exists"))),
         (status = 400, description = "Malformed id, invalid query or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),
@@ -327,7 +334,7 @@ pub async fn list_user_teams(
     tag = "teams",
     params(("user_id" = i64, Path, minimum = 1, description = "User id of the inviter"), PageQuery),
     responses(
-        (status = 200, description = "A page of memberships", body = PageOf<Membership>,
+        (status = 200, description = "A page of memberships", body = pagination::MembershipPage,
             headers(("Link" = String, description = "`<url>; rel=\"next\"` when a next page exists"))),
         (status = 400, description = "Malformed id, invalid query or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),
@@ -356,7 +363,7 @@ pub async fn list_user_invitations(
         ("team_id" = i64, Path, minimum = 1, description = "Team id"),
         ("user_id" = i64, Path, minimum = 1, description = "User id of the new member"),
     ),
-    request_body(content = Option<PutMember>, description = "Optional"),
+    request_body(content = Option<PutMember>, description = "Optional (no body, or `null`, changes nothing of an existing membership; a new one gets reason \"\" and today's date)"),
     responses(
         (status = 201, description = "Added", body = Membership),
         (status = 200, description = "Was already a member; given fields updated", body = Membership),
@@ -392,10 +399,8 @@ pub async fn put_member(
                 }
             };
             let now = repository::now();
-            Ok(
-                repo::add_member(conn, team_id, user_id, inviter.id, &fields, now.date(), now)?
-                    .map_err(|refusal| refused(refusal, team_id, user_id, WHO_MAY_ADD))?,
-            )
+            repo::add_member(conn, team_id, user_id, inviter.id, &fields, now.date(), now)?
+                .map_err(|refusal| refused(refusal, team_id, user_id, WHO_MAY_ADD))
         })
         .await?;
     let mut response = match upsert {

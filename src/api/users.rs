@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::path::Id;
 use crate::app::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, MaybeCaller};
 use crate::error::{ApiError, Problem};
 use crate::repo::users::{self, UserRow};
 
@@ -54,17 +54,21 @@ pub async fn get_me(caller: Caller, state: web::Data<AppState>) -> Result<HttpRe
     responses(
         (status = 200, description = "The user", body = User),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/users/{user_id}")]
 pub async fn get_user(
+    caller: MaybeCaller,
     path: web::Path<Id>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Id(user_id) = path.into_inner();
     let user = state
         .run(move |conn| {
+            // A token, when sent, must be valid; its user exists from now on.
+            caller.user(conn)?;
             users::find(conn, user_id)?.ok_or_else(|| ApiError::not_found("user", user_id))
         })
         .await?;

@@ -80,15 +80,33 @@ fn validation(algorithm: Algorithm, issuer: Option<&str>, audience: Option<&str>
 impl Authenticator {
     /// HS256 with a shared secret only; `iss` and `aud` enforced when given.
     pub fn hs256(secret: &[u8], issuer: Option<&str>, audience: Option<&str>) -> Authenticator {
-        let keys = KeyConfig { secret: Some(secret.to_vec()), ..KeyConfig::default() };
-        Authenticator::new(&keys, issuer, audience).unwrap_or_else(|_| unreachable!("a secret alone always loads"))
+        let keys = KeyConfig {
+            secret: Some(secret.to_vec()),
+            ..KeyConfig::default()
+        };
+        Authenticator::new(&keys, issuer, audience)
+            .unwrap_or_else(|_| unreachable!("a secret alone always loads"))
     }
 
     /// Loads every configured key; the error names the setting that failed.
-    pub fn new(keys: &KeyConfig, issuer: Option<&str>, audience: Option<&str>) -> Result<Authenticator, (&'static str, String)> {
+    pub fn new(
+        keys: &KeyConfig,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<Authenticator, (&'static str, String)> {
         let secret = keys.secret.as_deref().map(DecodingKey::from_secret);
-        let public_key = keys.public_key_file.as_deref().map(read_public_key).transpose().map_err(|e| ("JWT_PUBLIC_KEY_FILE", e))?;
-        let jwks = keys.jwks_file.as_deref().map(JwksFile::open).transpose().map_err(|e| ("JWT_JWKS_FILE", e))?;
+        let public_key = keys
+            .public_key_file
+            .as_deref()
+            .map(read_public_key)
+            .transpose()
+            .map_err(|e| ("JWT_PUBLIC_KEY_FILE", e))?;
+        let jwks = keys
+            .jwks_file
+            .as_deref()
+            .map(JwksFile::open)
+            .transpose()
+            .map_err(|e| ("JWT_JWKS_FILE", e))?;
         let mut algorithms = Vec::new();
         if secret.is_some() {
             algorithms.push(Algorithm::HS256);
@@ -100,11 +118,22 @@ impl Authenticator {
             algorithms.extend([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]);
         }
         if algorithms.is_empty() {
-            return Err(("JWT_SECRET", "no key is configured to verify tokens with".to_owned()));
+            return Err((
+                "JWT_SECRET",
+                "no key is configured to verify tokens with".to_owned(),
+            ));
         }
         algorithms.dedup();
-        let validations = algorithms.into_iter().map(|algorithm| (algorithm, validation(algorithm, issuer, audience))).collect();
-        Ok(Authenticator { secret, public_key, jwks, validations })
+        let validations = algorithms
+            .into_iter()
+            .map(|algorithm| (algorithm, validation(algorithm, issuer, audience)))
+            .collect();
+        Ok(Authenticator {
+            secret,
+            public_key,
+            jwks,
+            validations,
+        })
     }
 
     /// Re-reads the JWK Set file (SIGHUP), so keys rotate without a restart.
@@ -116,12 +145,18 @@ impl Authenticator {
 
     /// The configured key for the token's `alg` (and `kid`, for a JWK Set).
     fn key_for(&self, header: &Header) -> Result<DecodingKey, ApiError> {
-        let refuse = |why: String| ApiError::InvalidToken(format!("the bearer token is not valid: {why}"));
+        let refuse =
+            |why: String| ApiError::InvalidToken(format!("the bearer token is not valid: {why}"));
         if header.alg == Algorithm::HS256 {
-            return self.secret.clone().ok_or_else(|| refuse("HS256 tokens are not accepted here".to_owned()));
+            return self
+                .secret
+                .clone()
+                .ok_or_else(|| refuse("HS256 tokens are not accepted here".to_owned()));
         }
         if let (Some(jwks), Some(kid)) = (&self.jwks, &header.kid) {
-            let key = jwks.find(kid).ok_or_else(|| refuse(format!("no key has kid `{kid}`")))?;
+            let key = jwks
+                .find(kid)
+                .ok_or_else(|| refuse(format!("no key has kid `{kid}`")))?;
             if key.algorithm != header.alg {
                 return Err(refuse(format!("key `{kid}` is not for {:?}", header.alg)));
             }
@@ -129,13 +164,18 @@ impl Authenticator {
         }
         match &self.public_key {
             Some(key) if key.algorithm == header.alg => Ok(key.key.clone()),
-            _ => Err(refuse(format!("{:?} tokens are not accepted here", header.alg))),
+            _ => Err(refuse(format!(
+                "{:?} tokens are not accepted here",
+                header.alg
+            ))),
         }
     }
 
     /// Checks signature, algorithm and claims; returns who the token names.
     pub fn verify(&self, token: &str) -> Result<Identity, ApiError> {
-        let invalid = |error: jsonwebtoken::errors::Error| ApiError::InvalidToken(format!("the bearer token is not valid: {error}"));
+        let invalid = |error: jsonwebtoken::errors::Error| {
+            ApiError::InvalidToken(format!("the bearer token is not valid: {error}"))
+        };
         let header = decode_header(token).map_err(invalid)?;
         let key = self.key_for(&header)?;
         let validation = self
@@ -143,7 +183,9 @@ impl Authenticator {
             .iter()
             .find(|(algorithm, _)| *algorithm == header.alg)
             .map(|(_, validation)| validation)
-            .ok_or_else(|| ApiError::InvalidToken(format!("{:?} tokens are not accepted here", header.alg)))?;
+            .ok_or_else(|| {
+                ApiError::InvalidToken(format!("{:?} tokens are not accepted here", header.alg))
+            })?;
         let data = decode::<Claims>(token, &key, validation).map_err(invalid)?;
         let subject = data.claims.sub;
         if !is_storable(&subject) {
@@ -199,7 +241,8 @@ fn authenticate(req: &HttpRequest) -> Result<Option<Identity>, ApiError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state is not configured".to_owned()))?;
     let identity = state.auth.verify(token)?;
-    req.extensions_mut().insert(crate::http::Subject(identity.subject.clone()));
+    req.extensions_mut()
+        .insert(crate::http::Subject(identity.subject.clone()));
     Ok(Some(identity))
 }
 

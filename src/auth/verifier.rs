@@ -36,17 +36,30 @@ pub struct VerifyingKey {
 
 /// Reads a PEM public key; its type decides the algorithm.
 pub fn read_public_key(path: &Path) -> Result<VerifyingKey, String> {
-    let pem = std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let pem =
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
-        return Ok(VerifyingKey { key, algorithm: Algorithm::RS256 });
+        return Ok(VerifyingKey {
+            key,
+            algorithm: Algorithm::RS256,
+        });
     }
     if let Ok(key) = DecodingKey::from_ec_pem(&pem) {
-        return Ok(VerifyingKey { key, algorithm: Algorithm::ES256 });
+        return Ok(VerifyingKey {
+            key,
+            algorithm: Algorithm::ES256,
+        });
     }
     if let Ok(key) = DecodingKey::from_ed_pem(&pem) {
-        return Ok(VerifyingKey { key, algorithm: Algorithm::EdDSA });
+        return Ok(VerifyingKey {
+            key,
+            algorithm: Algorithm::EdDSA,
+        });
     }
-    Err(format!("{} is not an RSA, P-256 or Ed25519 public key in PEM", path.display()))
+    Err(format!(
+        "{} is not an RSA, P-256 or Ed25519 public key in PEM",
+        path.display()
+    ))
 }
 
 /// The algorithm a JWK is for: its `alg` when given, else what its key
@@ -58,8 +71,16 @@ fn jwk_algorithm(jwk: &Jwk) -> Option<Algorithm> {
         (Some(KeyAlgorithm::EdDSA), _) => Algorithm::EdDSA,
         (Some(_), _) => return None,
         (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
-        (None, AlgorithmParameters::EllipticCurve(params)) if params.curve == EllipticCurve::P256 => Algorithm::ES256,
-        (None, AlgorithmParameters::OctetKeyPair(params)) if params.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
+        (None, AlgorithmParameters::EllipticCurve(params))
+            if params.curve == EllipticCurve::P256 =>
+        {
+            Algorithm::ES256
+        }
+        (None, AlgorithmParameters::OctetKeyPair(params))
+            if params.curve == EllipticCurve::Ed25519 =>
+        {
+            Algorithm::EdDSA
+        }
         (None, _) => return None,
     };
     Some(algorithm)
@@ -67,23 +88,32 @@ fn jwk_algorithm(jwk: &Jwk) -> Option<Algorithm> {
 
 /// The usable keys of a JWK Set file, by `kid`.
 fn read_jwks(path: &Path) -> Result<HashMap<String, VerifyingKey>, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let set: JwkSet = serde_json::from_str(&text).map_err(|error| format!("{} is not a JWK Set: {error}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let set: JwkSet = serde_json::from_str(&text)
+        .map_err(|error| format!("{} is not a JWK Set: {error}", path.display()))?;
     let mut keys = HashMap::new();
     for jwk in &set.keys {
         let (Some(kid), Some(algorithm)) = (jwk.common.key_id.clone(), jwk_algorithm(jwk)) else {
             continue;
         };
-        let key = DecodingKey::from_jwk(jwk).map_err(|error| format!("key `{kid}` in {}: {error}", path.display()))?;
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|error| format!("key `{kid}` in {}: {error}", path.display()))?;
         keys.insert(kid, VerifyingKey { key, algorithm });
     }
     if keys.is_empty() {
-        return Err(format!("{} has no RS256, ES256 or EdDSA key with a kid", path.display()));
+        return Err(format!(
+            "{} has no RS256, ES256 or EdDSA key with a kid",
+            path.display()
+        ));
     }
     Ok(keys)
 }
 
-fn fingerprint(path: &Path) -> Option<(SystemTime, u64)> {
+/// A file's modification time and length, to notice that it changed.
+type Stamp = Option<(SystemTime, u64)>;
+
+fn fingerprint(path: &Path) -> Stamp {
     let metadata = std::fs::metadata(path).ok()?;
     Some((metadata.modified().ok()?, metadata.len()))
 }
@@ -91,7 +121,7 @@ fn fingerprint(path: &Path) -> Option<(SystemTime, u64)> {
 /// A JWK Set file and the keys last read from it.
 pub struct JwksFile {
     path: PathBuf,
-    keys: RwLock<(Option<(SystemTime, u64)>, HashMap<String, VerifyingKey>)>,
+    keys: RwLock<(Stamp, HashMap<String, VerifyingKey>)>,
     last_check: Mutex<Instant>,
 }
 
@@ -99,7 +129,11 @@ impl JwksFile {
     pub fn open(path: &Path) -> Result<JwksFile, String> {
         let stamp = fingerprint(path);
         let keys = read_jwks(path)?;
-        Ok(JwksFile { path: path.to_owned(), keys: RwLock::new((stamp, keys)), last_check: Mutex::new(Instant::now()) })
+        Ok(JwksFile {
+            path: path.to_owned(),
+            keys: RwLock::new((stamp, keys)),
+            last_check: Mutex::new(Instant::now()),
+        })
     }
 
     /// Re-reads the file when it changed (or always, with `force`). A file
@@ -109,7 +143,11 @@ impl JwksFile {
             *last_check = Instant::now();
         }
         let stamp = fingerprint(&self.path);
-        let unchanged = self.keys.read().map(|keys| keys.0 == stamp).unwrap_or(false);
+        let unchanged = self
+            .keys
+            .read()
+            .map(|keys| keys.0 == stamp)
+            .unwrap_or(false);
         if unchanged && !force {
             return;
         }
@@ -127,11 +165,20 @@ impl JwksFile {
     /// The key with this `kid`. Notices rotations: at most once a second
     /// on any lookup, and at once when the `kid` is unknown.
     pub fn find(&self, kid: &str) -> Option<VerifyingKey> {
-        let due = self.last_check.lock().map(|last| last.elapsed() >= JWKS_CHECK_INTERVAL).unwrap_or(true);
+        let due = self
+            .last_check
+            .lock()
+            .map(|last| last.elapsed() >= JWKS_CHECK_INTERVAL)
+            .unwrap_or(true);
         if due {
             self.reload(false);
         }
-        let lookup = |file: &JwksFile| file.keys.read().ok().and_then(|keys| keys.1.get(kid).cloned());
+        let lookup = |file: &JwksFile| {
+            file.keys
+                .read()
+                .ok()
+                .and_then(|keys| keys.1.get(kid).cloned())
+        };
         lookup(self).or_else(|| {
             if due {
                 None

@@ -61,11 +61,11 @@ enum Cleanup {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
-            if let Ok(mut conn) = PgConnection::establish(admin_url) {
-                let _ = sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn);
-            }
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup
+            && let Ok(mut conn) = PgConnection::establish(admin_url)
+        {
+            let _ = sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn);
         }
     }
 }
@@ -450,7 +450,8 @@ pub fn count_in(pool: &Pool, sql: &str) -> i64 {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.server.stop(false);
+        // `stop` sends the command at once; its future only reports completion.
+        drop(self.server.stop(false));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -497,5 +498,105 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, co
     assert!(
         body["title"].is_string() && body["detail"].is_string(),
         "{body}"
+    );
+}
+
+// Helpers for tests that look at whole responses (status, headers, body) and
+// at migrations.
+
+impl TestDatabase {
+    /// A fresh database with no tables at all (not migrated), for testing
+    /// migrations themselves. SQLite: a path in a new temporary directory.
+    pub fn empty(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => TestDatabase::create(Backend::Sqlite),
+            Backend::Postgres => {
+                let admin_url = admin_url();
+                let mut admin = connect_admin(&admin_url);
+                let name = format!(
+                    "favorites_empty_{}_{}",
+                    std::process::id(),
+                    SEQUENCE.fetch_add(1, Ordering::Relaxed)
+                );
+                sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut admin)
+                    .expect("create an empty database");
+                TestDatabase {
+                    url: url_for(&admin_url, &name),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
+            }
+        }
+    }
+}
+
+/// A whole response: status, headers and body (JSON; a JSON string when the
+/// body is not JSON; `null` when it is empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// A header's value as text; panics when it is missing.
+    #[track_caller]
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} header; status {}, body {}",
+                    self.status, self.body
+                )
+            })
+            .to_str()
+            .expect("a text header")
+    }
+}
+
+pub async fn read_reply(response: reqwest::Response) -> Reply {
+    let headers = response.headers().clone();
+    let (status, body) = read(response).await;
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl TestApp {
+    /// Sends a prepared request; returns status, headers and body.
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
+        read_reply(builder.send().await.expect("the server answers")).await
+    }
+
+    /// Like `call`, keeping the response headers.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut builder = self.request(method, path, token);
+        if let Some(body) = body {
+            builder = builder.json(&body);
+        }
+        self.send(builder).await
+    }
+}
+
+/// Asserts a problem+json error with this status and code, served as
+/// `application/problem+json`.
+#[track_caller]
+pub fn assert_problem_reply(reply: &Reply, expected_status: u16, code: &str) {
+    assert_problem(reply.status, &reply.body, expected_status, code);
+    assert_eq!(
+        reply.header("content-type"),
+        "application/problem+json",
+        "{}",
+        reply.body
     );
 }

@@ -24,13 +24,23 @@ struct KeyPair {
 }
 
 fn openssl(args: &[&str]) -> Vec<u8> {
-    let output = Command::new("openssl").args(args).output().expect("openssl runs (apt-get install openssl)");
-    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs (apt-get install openssl)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }
 
 fn hex(text: &str) -> Vec<u8> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 impl KeyPair {
@@ -39,17 +49,44 @@ impl KeyPair {
         let public = dir.join(format!("{name}.pub.pem"));
         let private_path = private.to_str().unwrap();
         match algorithm {
-            Algorithm::RS256 => openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", private_path]),
-            Algorithm::ES256 => openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", private_path]),
-            Algorithm::EdDSA => openssl(&["genpkey", "-algorithm", "ED25519", "-out", private_path]),
+            Algorithm::RS256 => openssl(&[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                private_path,
+            ]),
+            Algorithm::ES256 => openssl(&[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                private_path,
+            ]),
+            Algorithm::EdDSA => {
+                openssl(&["genpkey", "-algorithm", "ED25519", "-out", private_path])
+            }
             other => panic!("no test keys for {other:?}"),
         };
-        openssl(&["pkey", "-in", private_path, "-pubout", "-out", public.to_str().unwrap()]);
+        openssl(&[
+            "pkey",
+            "-in",
+            private_path,
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ]);
         let der = openssl(&["pkey", "-in", private_path, "-pubout", "-outform", "DER"]);
         let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
         let jwk = match algorithm {
             Algorithm::RS256 => {
-                let modulus = String::from_utf8(openssl(&["rsa", "-in", private_path, "-noout", "-modulus"])).unwrap();
+                let modulus =
+                    String::from_utf8(openssl(&["rsa", "-in", private_path, "-noout", "-modulus"]))
+                        .unwrap();
                 let modulus = hex(modulus.trim().trim_start_matches("Modulus="));
                 json!({"kty": "RSA", "alg": "RS256", "use": "sig", "n": b64(&modulus), "e": "AQAB"})
             }
@@ -57,7 +94,9 @@ impl KeyPair {
                 let point = &der[der.len() - 65..];
                 json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..])})
             }
-            _ => json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "x": b64(&der[der.len() - 32..])}),
+            _ => {
+                json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "x": b64(&der[der.len() - 32..])})
+            }
         };
         KeyPair {
             algorithm,
@@ -100,14 +139,24 @@ async fn me(app: &TestApp, token: &str) -> (StatusCode, Value) {
 }
 
 fn options(keys: KeyConfig) -> Options {
-    Options { keys: Some(keys), ..Options::default() }
+    Options {
+        keys: Some(keys),
+        ..Options::default()
+    }
 }
 
 async fn each_algorithm_is_accepted_from_a_pem_file(app: TestApp) {
     let dir = tempfile::tempdir().unwrap();
-    for (algorithm, name) in [(Algorithm::RS256, "rsa"), (Algorithm::ES256, "ec"), (Algorithm::EdDSA, "ed")] {
+    for (algorithm, name) in [
+        (Algorithm::RS256, "rsa"),
+        (Algorithm::ES256, "ec"),
+        (Algorithm::EdDSA, "ed"),
+    ] {
         let pair = KeyPair::generate(dir.path(), algorithm, name);
-        let keys = KeyConfig { public_key_file: Some(pair.public_pem_path.clone()), ..KeyConfig::default() };
+        let keys = KeyConfig {
+            public_key_file: Some(pair.public_pem_path.clone()),
+            ..KeyConfig::default()
+        };
         let server = TestApp::spawn_with(app.backend, options(keys)).await;
         let (status, body) = me(&server, &pair.sign(None, &claims(&format!("idp|{name}")))).await;
         assert_eq!(status, StatusCode::OK, "{algorithm:?}: {body}");
@@ -124,10 +173,23 @@ async fn a_jwk_set_picks_keys_by_kid_and_follows_rotation(app: TestApp) {
     let ed = KeyPair::generate(dir.path(), Algorithm::EdDSA, "ed");
     let jwks = dir.path().join("jwks.json");
     write_jwks(&jwks, &[rsa.with_kid("r1"), ec.with_kid("e1")]);
-    let server = TestApp::spawn_with(app.backend, options(KeyConfig { jwks_file: Some(jwks.clone()), ..KeyConfig::default() })).await;
+    let server = TestApp::spawn_with(
+        app.backend,
+        options(KeyConfig {
+            jwks_file: Some(jwks.clone()),
+            ..KeyConfig::default()
+        }),
+    )
+    .await;
 
-    assert_eq!(me(&server, &rsa.sign(Some("r1"), &claims("a"))).await.0, StatusCode::OK);
-    assert_eq!(me(&server, &ec.sign(Some("e1"), &claims("b"))).await.0, StatusCode::OK);
+    assert_eq!(
+        me(&server, &rsa.sign(Some("r1"), &claims("a"))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        me(&server, &ec.sign(Some("e1"), &claims("b"))).await.0,
+        StatusCode::OK
+    );
     for (why, token) in [
         ("unknown kid", rsa.sign(Some("nope"), &claims("a"))),
         ("no kid", rsa.sign(None, &claims("a"))),
@@ -142,42 +204,84 @@ async fn a_jwk_set_picks_keys_by_kid_and_follows_rotation(app: TestApp) {
     // The identity provider rotates: r1 goes, d1 arrives. No restart.
     write_jwks(&jwks, &[ec.with_kid("e1"), ed.with_kid("d1")]);
     let (status, body) = me(&server, &ed.sign(Some("d1"), &claims("c"))).await;
-    assert_eq!(status, StatusCode::OK, "the rotated-in key is picked up: {body}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the rotated-in key is picked up: {body}"
+    );
     let (status, body) = me(&server, &rsa.sign(Some("r1"), &claims("a"))).await;
     assert_problem(status, &body, 401, "invalid_token");
-    assert_eq!(me(&server, &ec.sign(Some("e1"), &claims("b"))).await.0, StatusCode::OK);
+    assert_eq!(
+        me(&server, &ec.sign(Some("e1"), &claims("b"))).await.0,
+        StatusCode::OK
+    );
 }
 
 async fn none_and_algorithm_confusion_are_rejected(app: TestApp) {
     let dir = tempfile::tempdir().unwrap();
     let rsa = KeyPair::generate(dir.path(), Algorithm::RS256, "rsa");
     let other = KeyPair::generate(dir.path(), Algorithm::RS256, "other");
-    let keys = KeyConfig { public_key_file: Some(rsa.public_pem_path.clone()), secret: Some(SECRET.to_vec()), ..KeyConfig::default() };
+    let keys = KeyConfig {
+        public_key_file: Some(rsa.public_pem_path.clone()),
+        secret: Some(SECRET.to_vec()),
+        ..KeyConfig::default()
+    };
     let server = TestApp::spawn_with(app.backend, options(keys)).await;
 
-    let confused = encode(&Header::new(Algorithm::HS256), &claims("mallory"), &EncodingKey::from_secret(&rsa.public_pem)).unwrap();
+    let confused = encode(
+        &Header::new(Algorithm::HS256),
+        &claims("mallory"),
+        &EncodingKey::from_secret(&rsa.public_pem),
+    )
+    .unwrap();
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims("mallory")).unwrap());
-    let none = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#));
-    let hs512 = encode(&Header::new(Algorithm::HS512), &claims("mallory"), &EncodingKey::from_secret(SECRET)).unwrap();
+    let none = format!(
+        "{}.{payload}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
+    );
+    let hs512 = encode(
+        &Header::new(Algorithm::HS512),
+        &claims("mallory"),
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
     for (why, token) in [
         ("HS256 signed with the RSA public key", confused),
         ("alg none", none),
-        ("RS256 signed by another key", other.sign(None, &claims("mallory"))),
+        (
+            "RS256 signed by another key",
+            other.sign(None, &claims("mallory")),
+        ),
         ("HS512 with the right secret", hs512),
     ] {
         let (status, body) = me(&server, &token).await;
         assert_problem(status, &body, 401, "invalid_token");
         assert!(body["detail"].is_string(), "{why}");
     }
-    assert_eq!(server.count("SELECT count(*) AS n FROM users"), 0, "no user was created");
-    assert_eq!(me(&server, &rsa.sign(None, &claims("alice"))).await.0, StatusCode::OK);
-    assert_eq!(me(&server, &server.token("bob")).await.0, StatusCode::OK, "the configured secret still works");
+    assert_eq!(
+        server.count("SELECT count(*) AS n FROM users"),
+        0,
+        "no user was created"
+    );
+    assert_eq!(
+        me(&server, &rsa.sign(None, &claims("alice"))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        me(&server, &server.token("bob")).await.0,
+        StatusCode::OK,
+        "the configured secret still works"
+    );
 }
 
 async fn issuer_and_audience_are_enforced_when_configured(app: TestApp) {
     let server = TestApp::spawn_with(
         app.backend,
-        Options { issuer: Some("https://idp.test".into()), audience: Some("favorites".into()), ..Options::default() },
+        Options {
+            issuer: Some("https://idp.test".into()),
+            audience: Some("favorites".into()),
+            ..Options::default()
+        },
     )
     .await;
     let sign = |claims: Value| crate::harness::sign(&claims);
@@ -185,10 +289,22 @@ async fn issuer_and_audience_are_enforced_when_configured(app: TestApp) {
     let good = sign(json!({"sub": "a", "exp": exp, "iss": "https://idp.test", "aud": "favorites"}));
     assert_eq!(me(&server, &good).await.0, StatusCode::OK);
     for (why, claims) in [
-        ("wrong issuer", json!({"sub": "a", "exp": exp, "iss": "https://evil.test", "aud": "favorites"})),
-        ("no issuer", json!({"sub": "a", "exp": exp, "aud": "favorites"})),
-        ("wrong audience", json!({"sub": "a", "exp": exp, "iss": "https://idp.test", "aud": "other"})),
-        ("no audience", json!({"sub": "a", "exp": exp, "iss": "https://idp.test"})),
+        (
+            "wrong issuer",
+            json!({"sub": "a", "exp": exp, "iss": "https://evil.test", "aud": "favorites"}),
+        ),
+        (
+            "no issuer",
+            json!({"sub": "a", "exp": exp, "aud": "favorites"}),
+        ),
+        (
+            "wrong audience",
+            json!({"sub": "a", "exp": exp, "iss": "https://idp.test", "aud": "other"}),
+        ),
+        (
+            "no audience",
+            json!({"sub": "a", "exp": exp, "iss": "https://idp.test"}),
+        ),
     ] {
         let (status, body) = me(&server, &sign(claims)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
@@ -198,10 +314,26 @@ async fn issuer_and_audience_are_enforced_when_configured(app: TestApp) {
 async fn time_claims_respect_a_small_leeway(app: TestApp) {
     let t = now();
     for (why, claims, accepted) in [
-        ("expired 2 minutes ago", json!({"sub": "a", "exp": t - 120}), false),
-        ("expired 5 seconds ago, within leeway", json!({"sub": "a", "exp": t - 5}), true),
-        ("not valid for 2 minutes", json!({"sub": "a", "exp": t + 600, "nbf": t + 120}), false),
-        ("not valid for 5 seconds, within leeway", json!({"sub": "a", "exp": t + 600, "nbf": t + 5}), true),
+        (
+            "expired 2 minutes ago",
+            json!({"sub": "a", "exp": t - 120}),
+            false,
+        ),
+        (
+            "expired 5 seconds ago, within leeway",
+            json!({"sub": "a", "exp": t - 5}),
+            true,
+        ),
+        (
+            "not valid for 2 minutes",
+            json!({"sub": "a", "exp": t + 600, "nbf": t + 120}),
+            false,
+        ),
+        (
+            "not valid for 5 seconds, within leeway",
+            json!({"sub": "a", "exp": t + 600, "nbf": t + 5}),
+            true,
+        ),
     ] {
         let (status, body) = me(&app, &crate::harness::sign(&claims)).await;
         assert_eq!(status == StatusCode::OK, accepted, "{why}: {status} {body}");
@@ -209,7 +341,9 @@ async fn time_claims_respect_a_small_leeway(app: TestApp) {
 }
 
 async fn an_8_kib_token_is_accepted(app: TestApp) {
-    let token = crate::harness::sign(&json!({"sub": "big", "exp": now() + 600, "padding": "x".repeat(8 * 1024)}));
+    let token = crate::harness::sign(
+        &json!({"sub": "big", "exp": now() + 600, "padding": "x".repeat(8 * 1024)}),
+    );
     assert!(token.len() > 8 * 1024);
     let (status, body) = me(&app, &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -3,12 +3,17 @@
 
 mod harness;
 
+mod auth;
 mod browser;
+mod cli;
 mod concurrency;
+mod errors;
 mod favorites;
 mod identity;
+mod interviews;
 mod openapi;
 mod outage;
+mod pagination;
 mod production;
 mod shutdown;
 mod teams;

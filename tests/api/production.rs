@@ -11,13 +11,24 @@ async fn metrics_count_requests_operations_and_the_pool(app: TestApp) {
     let path = format!("/api/v1/favorites/{id}");
     app.call(Method::PUT, &path, Some(&token), None).await;
     app.call(Method::DELETE, &path, Some(&token), None).await;
-    app.call(Method::POST, &format!("{path}/toggle"), Some(&token), None).await;
-    app.call(Method::POST, &format!("{path}/toggle"), Some(&token), None).await;
+    app.call(Method::POST, &format!("{path}/toggle"), Some(&token), None)
+        .await;
+    app.call(Method::POST, &format!("{path}/toggle"), Some(&token), None)
+        .await;
     app.get("/api/v1/favorites/abc", Some(&token)).await;
 
-    let response = app.request(Method::GET, "/metrics", None).send().await.unwrap();
+    let response = app
+        .request(Method::GET, "/metrics", None)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.unwrap();
     for expected in [
         r#"favorites_http_requests_total{endpoint="/api/v1/favorites/{interview_id}",method="PUT",status="201"} 1"#,
@@ -30,20 +41,41 @@ async fn metrics_count_requests_operations_and_the_pool(app: TestApp) {
         r#"favorites_favorite_operations_total{operation="toggle"} 2"#,
         "favorites_http_requests_in_flight 1",
     ] {
-        assert!(text.lines().any(|line| line == expected), "missing `{expected}` in:\n{text}");
+        assert!(
+            text.lines().any(|line| line == expected),
+            "missing `{expected}` in:\n{text}"
+        );
     }
     let gauge = |state: &str| -> i64 {
         let prefix = format!("favorites_db_pool_connections{{state=\"{state}\"}} ");
-        text.lines().find_map(|line| line.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {prefix} in:\n{text}")).parse().unwrap()
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+            .parse()
+            .unwrap()
     };
-    assert!(gauge("idle") >= 1, "the pool has idle connections after the requests");
-    assert_eq!(gauge("in_use"), 0, "nothing holds a connection between requests");
+    assert!(
+        gauge("idle") >= 1,
+        "the pool has idle connections after the requests"
+    );
+    assert_eq!(
+        gauge("in_use"),
+        0,
+        "nothing holds a connection between requests"
+    );
 }
 
 const ORIGIN: &str = "http://app.example.test";
 
 async fn cors_preflight_and_responses_carry_the_headers(app: TestApp) {
-    let app = TestApp::spawn_with(app.backend, Options { cors_allowed_origins: vec![ORIGIN.to_owned()], ..Options::default() }).await;
+    let app = TestApp::spawn_with(
+        app.backend,
+        Options {
+            cors_allowed_origins: vec![ORIGIN.to_owned()],
+            ..Options::default()
+        },
+    )
+    .await;
     let token = app.token("browser-user");
     let id = app.interview(&token, "Cross-origin").await;
     let path = format!("/api/v1/favorites/{id}");
@@ -53,30 +85,60 @@ async fn cors_preflight_and_responses_carry_the_headers(app: TestApp) {
             .request(Method::OPTIONS, &path, None)
             .header("Origin", ORIGIN)
             .header("Access-Control-Request-Method", method)
-            .header("Access-Control-Request-Headers", "authorization, content-type")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            )
             .send()
             .await
             .unwrap();
-        assert!(preflight.status().is_success(), "{method} preflight: {}", preflight.status());
+        assert!(
+            preflight.status().is_success(),
+            "{method} preflight: {}",
+            preflight.status()
+        );
         let headers = preflight.headers();
         assert_eq!(headers["access-control-allow-origin"], ORIGIN);
         let methods = headers["access-control-allow-methods"].to_str().unwrap();
         assert!(methods.contains(method), "{methods}");
-        let allowed = headers["access-control-allow-headers"].to_str().unwrap().to_lowercase();
-        assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
+        let allowed = headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase();
+        assert!(
+            allowed.contains("authorization") && allowed.contains("content-type"),
+            "{allowed}"
+        );
     }
 
-    let response = app.request(Method::PUT, &path, Some(&token)).header("Origin", ORIGIN).send().await.unwrap();
+    let response = app
+        .request(Method::PUT, &path, Some(&token))
+        .header("Origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["access-control-allow-origin"], ORIGIN);
-    let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap().to_lowercase();
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
     for header in ["link", "location", "x-request-id"] {
         assert!(exposed.contains(header), "{header} is exposed: {exposed}");
     }
 
-    let error = app.request(Method::PUT, &path, None).header("Origin", ORIGIN).send().await.unwrap();
+    let error = app
+        .request(Method::PUT, &path, None)
+        .header("Origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(error.headers()["access-control-allow-origin"], ORIGIN, "errors carry CORS headers too");
+    assert_eq!(
+        error.headers()["access-control-allow-origin"],
+        ORIGIN,
+        "errors carry CORS headers too"
+    );
 
     let foreign = app
         .request(Method::OPTIONS, &path, None)
@@ -85,24 +147,52 @@ async fn cors_preflight_and_responses_carry_the_headers(app: TestApp) {
         .send()
         .await
         .unwrap();
-    assert!(foreign.headers().get("access-control-allow-origin").is_none(), "a disallowed origin gets no CORS grant");
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "a disallowed origin gets no CORS grant"
+    );
 }
 
 async fn per_ip_limit_answers_429_with_retry_after(app: TestApp) {
-    let app = TestApp::spawn_with(app.backend, Options { rate_limit_per_ip: Some(5), ..Options::default() }).await;
+    let app = TestApp::spawn_with(
+        app.backend,
+        Options {
+            rate_limit_per_ip: Some(5),
+            ..Options::default()
+        },
+    )
+    .await;
     for _ in 0..5 {
         let (status, _) = app.get("/api/v1/interviews", None).await;
         assert_eq!(status, StatusCode::OK);
     }
-    let response = app.request(Method::GET, "/api/v1/interviews", None).send().await.unwrap();
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let response = app
+        .request(Method::GET, "/api/v1/interviews", None)
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     let (status, body) = crate::harness::read(response).await;
     assert_problem(status, &body, 429, "rate_limited");
 }
 
 async fn per_user_limit_is_per_token_subject(app: TestApp) {
-    let app = TestApp::spawn_with(app.backend, Options { rate_limit_per_user: Some(3), ..Options::default() }).await;
+    let app = TestApp::spawn_with(
+        app.backend,
+        Options {
+            rate_limit_per_user: Some(3),
+            ..Options::default()
+        },
+    )
+    .await;
     let (busy, other) = (app.token("busy"), app.token("other"));
     for _ in 0..3 {
         let (status, _) = app.get("/api/v1/me", Some(&busy)).await;
@@ -111,10 +201,18 @@ async fn per_user_limit_is_per_token_subject(app: TestApp) {
     let (status, body) = app.get("/api/v1/me", Some(&busy)).await;
     assert_problem(status, &body, 429, "rate_limited");
     let (status, _) = app.get("/api/v1/me", Some(&other)).await;
-    assert_eq!(status, StatusCode::OK, "another user is not limited by the first one's use");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another user is not limited by the first one's use"
+    );
     for _ in 0..5 {
         let (status, _) = app.get("/api/v1/interviews", None).await;
-        assert_eq!(status, StatusCode::OK, "anonymous requests are left to the per-IP limit (off here)");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "anonymous requests are left to the per-IP limit (off here)"
+        );
     }
 }
 
