@@ -16,7 +16,7 @@ use actix_cors::Cors;
 use actix_web::http::header::{self, HeaderName};
 
 use crate::api::{self, body::MAX_BODY_BYTES};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, UserCache, user_cache};
 use crate::db::{Backend, Conn, Pool};
 use crate::error::ApiError;
 use crate::http::{REQUEST_ID, RouteTable, problem_for_bare_errors, request_context};
@@ -31,6 +31,7 @@ pub struct AppState {
     pub backend: Backend,
     pub auth: Arc<Authenticator>,
     pub metrics: Metrics,
+    pub users: UserCache,
     pub cors_allowed_origins: Vec<String>,
     pub ip_limit: Limit<ByIp>,
     pub user_limit: Limit<ByUser>,
@@ -49,6 +50,7 @@ impl AppState {
             backend,
             auth,
             metrics,
+            users: user_cache(),
             cors_allowed_origins: Vec::new(),
             ip_limit: Limit::new(ByIp, None),
             user_limit: Limit::new(ByUser, None),

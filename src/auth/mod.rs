@@ -233,7 +233,19 @@ pub fn bearer_subject(req: &HttpRequest, auth: &Authenticator) -> Option<String>
     auth.verify(token).ok().map(|identity| identity.subject)
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Option<Identity>, ApiError> {
+/// Users by token subject. Users are never deleted or renamed by the API,
+/// so a cached row stays right; the time to live bounds staleness should an
+/// operator delete one. Saves a query on every authenticated request.
+pub type UserCache = moka::sync::Cache<String, UserRow>;
+
+pub fn user_cache() -> UserCache {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(std::time::Duration::from_secs(300))
+        .build()
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
     let Some(token) = bearer_token(req)? else {
         return Ok(None);
     };
@@ -241,25 +253,31 @@ fn authenticate(req: &HttpRequest) -> Result<Option<Identity>, ApiError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state is not configured".to_owned()))?;
     let identity = state.auth.verify(token)?;
-    req.extensions_mut()
-        .insert(crate::http::Subject(identity.subject.clone()));
-    Ok(Some(identity))
+    req.extensions_mut().insert(crate::http::Subject(identity.subject.clone()));
+    Ok(Some(Caller { identity, users: state.users.clone() }))
 }
 
 /// An authenticated caller; extraction fails with 401 without a valid token.
 /// Put it first among a handler's arguments: authentication is checked
 /// before the path and the body.
-pub struct Caller(pub Identity);
+pub struct Caller {
+    identity: Identity,
+    users: UserCache,
+}
 
 impl Caller {
+    pub fn subject(&self) -> &str {
+        &self.identity.subject
+    }
+
     /// The caller's user row, created on their first request.
     pub fn user(&self, conn: &mut Conn) -> Result<UserRow, ApiError> {
-        Ok(users::ensure(
-            conn,
-            &self.0.subject,
-            &self.0.name,
-            repo::now(),
-        )?)
+        if let Some(user) = self.users.get(&self.identity.subject) {
+            return Ok(user);
+        }
+        let user = users::ensure(conn, &self.identity.subject, &self.identity.name, repo::now())?;
+        self.users.insert(self.identity.subject.clone(), user.clone());
+        Ok(user)
     }
 }
 
@@ -268,24 +286,17 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            authenticate(req)
-                .and_then(|identity| identity.map(Caller).ok_or(ApiError::Unauthorized)),
-        )
+        ready(authenticate(req).and_then(|caller| caller.ok_or(ApiError::Unauthorized)))
     }
 }
 
 /// A caller who may be anonymous; a token that is present must be valid.
-pub struct MaybeCaller(pub Option<Identity>);
+pub struct MaybeCaller(pub Option<Caller>);
 
 impl MaybeCaller {
     /// The caller's user row (created on their first request), or `None`.
     pub fn user(&self, conn: &mut Conn) -> Result<Option<UserRow>, ApiError> {
-        self.0
-            .clone()
-            .map(Caller)
-            .map(|caller| caller.user(conn))
-            .transpose()
+        self.0.as_ref().map(|caller| caller.user(conn)).transpose()
     }
 }
 
