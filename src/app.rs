@@ -131,14 +131,16 @@ pub fn routes() -> (
     >,
     OpenApi,
 ) {
-    App::new()
+    let (app, mut document) = App::new()
         .into_utoipa_app()
         .openapi(crate::openapi::base())
         .service(api::health::healthz)
         .service(api::health::readyz)
         .route("/api/v1/openapi.json", web::get().to(openapi_json))
         .service(scope::scope("/api/v1").configure(api::configure))
-        .split_for_parts()
+        .split_for_parts();
+    crate::openapi::add_shared_responses(&mut document);
+    (app, document)
 }
 
 /// The whole application: routes, extractor configuration, error rendering

@@ -253,8 +253,12 @@ fn authenticate(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state is not configured".to_owned()))?;
     let identity = state.auth.verify(token)?;
-    req.extensions_mut().insert(crate::http::Subject(identity.subject.clone()));
-    Ok(Some(Caller { identity, users: state.users.clone() }))
+    req.extensions_mut()
+        .insert(crate::http::Subject(identity.subject.clone()));
+    Ok(Some(Caller {
+        identity,
+        users: state.users.clone(),
+    }))
 }
 
 /// An authenticated caller; extraction fails with 401 without a valid token.
@@ -275,8 +279,14 @@ impl Caller {
         if let Some(user) = self.users.get(&self.identity.subject) {
             return Ok(user);
         }
-        let user = users::ensure(conn, &self.identity.subject, &self.identity.name, repo::now())?;
-        self.users.insert(self.identity.subject.clone(), user.clone());
+        let user = users::ensure(
+            conn,
+            &self.identity.subject,
+            &self.identity.name,
+            repo::now(),
+        )?;
+        self.users
+            .insert(self.identity.subject.clone(), user.clone());
         Ok(user)
     }
 }
