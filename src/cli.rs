@@ -14,6 +14,9 @@ use crate::db::{self, Backend, PoolOptions};
 
 /// Exit code for unusable configuration.
 const EXIT_CONFIG: u8 = 2;
+/// Without RUST_LOG: info, but not actix-web-prom's warning for every
+/// Swagger UI asset (its path pattern is a regex it cannot label).
+const DEFAULT_LOG_FILTER: &str = "info,actix_web_prom=error";
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 const SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
 /// How long a request waits for a database connection before 503.
@@ -113,7 +116,7 @@ fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
 
 fn init_tracing(format: LogFormat) {
     let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG_FILTER.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
