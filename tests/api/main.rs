@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod errors;
+mod explain;
 mod favorites;
 mod identity;
 mod interviews;
