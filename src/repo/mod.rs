@@ -69,32 +69,41 @@ impl<T> Page<T> {
 }
 
 /// Restricts a boxed query, ordered by `($at DESC, $id DESC)`, to the rows
-/// after `$cursor`. The redundant `$at <= cursor.at` lets the index range
-/// scan start at the cursor instead of filtering from the top.
+/// after `$cursor`, with a row-value comparison `(at, id) < (…, …)` that
+/// both backends answer with one ordered index range scan, also in
+/// PostgreSQL's generic plans (an `a < x OR (a = x AND b < y)` predicate
+/// made those fall back to a bitmap scan and a sort). `$columns` names the
+/// two columns in SQL; the redundant `$at <= cursor.at` bounds the range
+/// for planners that do not use row values as index bounds.
 macro_rules! older_than {
-    ($query:expr, $at:expr, $id:expr, $cursor:expr) => {
-        match $cursor {
-            Some(cursor) => $query.filter($at.le(cursor.at)).filter(
-                $at.lt(cursor.at)
-                    .or($at.eq(cursor.at).and($id.lt(cursor.id))),
-            ),
-            None => $query,
-        }
+    ($query:expr, $at:expr, $columns:literal, $cursor:expr) => {
+        $crate::repo::keyset!($query, $at, $columns, $cursor, le, "<")
     };
 }
 pub(crate) use older_than;
 
-/// Restricts a boxed query, ordered by `($at ASC, $id ASC)`, to the rows
-/// after `$cursor`; the mirror of [`older_than!`].
+/// The mirror of [`older_than!`] for lists ordered by `($at ASC, $id ASC)`.
 macro_rules! newer_than {
-    ($query:expr, $at:expr, $id:expr, $cursor:expr) => {
+    ($query:expr, $at:expr, $columns:literal, $cursor:expr) => {
+        $crate::repo::keyset!($query, $at, $columns, $cursor, ge, ">")
+    };
+}
+pub(crate) use newer_than;
+
+macro_rules! keyset {
+    ($query:expr, $at:expr, $columns:literal, $cursor:expr, $bound:ident, $operator:literal) => {
         match $cursor {
-            Some(cursor) => $query.filter($at.ge(cursor.at)).filter(
-                $at.gt(cursor.at)
-                    .or($at.eq(cursor.at).and($id.gt(cursor.id))),
+            Some(cursor) => $query.filter($at.$bound(cursor.at)).filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(concat!(
+                    "(", $columns, ") ", $operator, " ("
+                ))
+                .bind::<diesel::sql_types::Timestamp, _>(cursor.at)
+                .sql(", ")
+                .bind::<diesel::sql_types::BigInt, _>(cursor.id)
+                .sql(")"),
             ),
             None => $query,
         }
     };
 }
-pub(crate) use newer_than;
+pub(crate) use keyset;
