@@ -247,14 +247,11 @@ pub async fn list_my_favorites(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.request()?;
-    let page = state
-        .run(move |conn| {
-            let user = caller.user(conn)?;
-            favorites_page(conn, user.id, Some(&user), &page)
-        })
-        .await?;
-    Ok(pagination::respond(&req, page))
+    pagination::list(&state, &req, &page, move |conn, page| {
+        let user = caller.user(conn)?;
+        favorites_page(conn, user.id, Some(&user), page)
+    })
+    .await
 }
 
 /// list_favorites(user): a user's favorites, newest favorite first.
@@ -278,17 +275,14 @@ pub async fn list_user_favorites(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Id(user_id) = path.into_inner();
-    let page = page.request()?;
-    let page = state
-        .run(move |conn| {
-            let viewer = caller.user(conn)?;
-            if !users::exists(conn, user_id)? {
-                return Err(ApiError::not_found("user", user_id));
-            }
-            favorites_page(conn, user_id, viewer.as_ref(), &page)
-        })
-        .await?;
-    Ok(pagination::respond(&req, page))
+    pagination::list(&state, &req, &page, move |conn, page| {
+        let viewer = caller.user(conn)?;
+        if !users::exists(conn, user_id)? {
+            return Err(ApiError::not_found("user", user_id));
+        }
+        favorites_page(conn, user_id, viewer.as_ref(), page)
+    })
+    .await
 }
 
 /// list_favorited_by(interview): who favorited an interview, newest first.
@@ -312,19 +306,16 @@ pub async fn list_favorited_by(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.into_inner();
-    let page = page.request()?;
-    let page = state
-        .run(move |conn| {
-            caller.user(conn)?;
-            if crate::repo::interviews::author_of(conn, interview_id)?.is_none() {
-                return Err(missing_interview(interview_id));
-            }
-            let page = repo::list_favorited_by(conn, interview_id, &page)?;
-            Ok(page.map(|(favorited_at, user)| FavoritedBy {
-                user: user.into(),
-                favorited_at: favorited_at.and_utc(),
-            }))
-        })
-        .await?;
-    Ok(pagination::respond(&req, page))
+    pagination::list(&state, &req, &page, move |conn, page| {
+        caller.user(conn)?;
+        if crate::repo::interviews::author_of(conn, interview_id)?.is_none() {
+            return Err(missing_interview(interview_id));
+        }
+        let page = repo::list_favorited_by(conn, interview_id, page)?;
+        Ok(page.map(|(favorited_at, user)| FavoritedBy {
+            user: user.into(),
+            favorited_at: favorited_at.and_utc(),
+        }))
+    })
+    .await
 }

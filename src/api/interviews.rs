@@ -13,6 +13,7 @@ use super::body::JsonBody;
 use super::pagination::{self, PageQuery};
 use super::path::Id;
 use super::users::User;
+use super::validation::{check_text, validated};
 use crate::app::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::db::Conn;
@@ -120,38 +121,6 @@ pub struct UpdateInterview {
     /// Up to 20,000 characters, no NUL.
     #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
     pub body: Option<String>,
-}
-
-/// Collects the limits a text field breaks.
-pub(crate) fn check_text(
-    errors: &mut FieldErrors,
-    field: &'static str,
-    value: &str,
-    min: usize,
-    max: usize,
-) {
-    let chars = value.chars().count();
-    let mut messages = Vec::new();
-    if min > 0 && value.trim().is_empty() {
-        messages.push("must not be blank".to_owned());
-    }
-    if chars > max {
-        messages.push(format!("must be at most {max} characters, got {chars}"));
-    }
-    if value.contains('\0') {
-        messages.push("must not contain NUL characters".to_owned());
-    }
-    if !messages.is_empty() {
-        errors.insert(field, messages);
-    }
-}
-
-pub(crate) fn validated(errors: FieldErrors) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
 }
 
 impl CreateInterview {
@@ -268,25 +237,22 @@ pub async fn list_interviews(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.request()?;
     let author_id = filter.author_id.map(|Id(id)| id);
-    let page = state
-        .run(move |conn| {
-            let viewer = caller.user(conn)?;
-            let page = repo::list(conn, author_id, &page)?;
-            let ids: Vec<i64> = page
-                .rows
-                .iter()
-                .map(|(interview, _)| interview.id)
-                .collect();
-            let flags = favorited_flags(conn, viewer.as_ref(), &ids)?;
-            Ok(page.map(|row| {
-                let favorited = flags.as_ref().map(|flags| flags.contains(&row.0.id));
-                Interview::new(row, favorited)
-            }))
-        })
-        .await?;
-    Ok(pagination::respond(&req, page))
+    pagination::list(&state, &req, &page, move |conn, page| {
+        let viewer = caller.user(conn)?;
+        let page = repo::list(conn, author_id, page)?;
+        let ids: Vec<i64> = page
+            .rows
+            .iter()
+            .map(|(interview, _)| interview.id)
+            .collect();
+        let flags = favorited_flags(conn, viewer.as_ref(), &ids)?;
+        Ok(page.map(|row| {
+            let favorited = flags.as_ref().map(|flags| flags.contains(&row.0.id));
+            Interview::new(row, favorited)
+        }))
+    })
+    .await
 }
 
 /// One interview.

@@ -8,6 +8,7 @@ pub mod pagination;
 pub mod path;
 pub mod teams;
 pub mod users;
+pub mod validation;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 

@@ -9,6 +9,8 @@ use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::app::AppState;
+use crate::db::Conn;
 use crate::error::ApiError;
 use crate::repo::{Cursor, Page, PageRequest};
 
@@ -133,6 +135,23 @@ page_schema!(
     super::teams::Membership,
     "A page of memberships."
 );
+
+/// The one shape of every list endpoint: validate `?limit=&cursor=`, read
+/// the page off the async workers with `work`, answer it with [`respond`].
+pub async fn list<T, F>(
+    state: &AppState,
+    req: &HttpRequest,
+    query: &PageQuery,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut Conn, &PageRequest) -> Result<Page<T>, ApiError> + Send + 'static,
+{
+    let page = query.request()?;
+    let page = state.run(move |conn| work(conn, &page)).await?;
+    Ok(respond(req, page))
+}
 
 /// Answers 200 with the page, and a `Link: <…>; rel="next"` header carrying
 /// the request's own query with the next cursor when there is a next page.

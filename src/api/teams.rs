@@ -10,6 +10,7 @@ use super::body::JsonBody;
 use super::pagination::{self, PageQuery};
 use super::path::Id;
 use super::users::User;
+use super::validation::{check_text, validated};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db::Conn;
@@ -103,8 +104,8 @@ pub struct PutMember {
 impl CreateTeam {
     fn validate(self) -> Result<String, ApiError> {
         let mut errors = FieldErrors::new();
-        super::interviews::check_text(&mut errors, "name", &self.name, 1, MAX_TEAM_NAME_CHARS);
-        super::interviews::validated(errors)?;
+        check_text(&mut errors, "name", &self.name, 1, MAX_TEAM_NAME_CHARS);
+        validated(errors)?;
         Ok(self.name)
     }
 }
@@ -113,7 +114,7 @@ impl PutMember {
     fn validate(self) -> Result<MemberFields, ApiError> {
         let mut errors = FieldErrors::new();
         if let Some(reason) = &self.reason {
-            super::interviews::check_text(&mut errors, "reason", reason, 0, MAX_REASON_CHARS);
+            check_text(&mut errors, "reason", reason, 0, MAX_REASON_CHARS);
         }
         let joined_date = match self.joined_date.as_deref() {
             None => None,
@@ -131,7 +132,7 @@ impl PutMember {
                 }
             },
         };
-        super::interviews::validated(errors)?;
+        validated(errors)?;
         Ok(MemberFields {
             reason: self.reason,
             joined_date,
@@ -207,14 +208,11 @@ pub async fn list_teams(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.request()?;
-    let page = state
-        .run(move |conn| {
-            caller.user(conn)?;
-            Ok(repo::list_teams(conn, &page)?.map(Team::from))
-        })
-        .await?;
-    Ok(pagination::respond(&req, page))
+    pagination::list(&state, &req, &page, move |conn, page| {
+        caller.user(conn)?;
+        Ok(repo::list_teams(conn, page)?.map(Team::from))
+    })
+    .await
 }
 
 /// One team.
@@ -251,7 +249,7 @@ fn memberships_page(
     page: &PageRequest,
 ) -> Result<repository::Page<Membership>, ApiError> {
     match which {
-        Memberships::OfTeam(team_id) if repo::find_team(conn, team_id)?.is_none() => {
+        Memberships::OfTeam(team_id) if !repo::team_exists(conn, team_id)? => {
             return Err(ApiError::not_found("team", team_id));
         }
         Memberships::OfUser(user_id) | Memberships::InvitedBy(user_id)
@@ -271,14 +269,11 @@ async fn respond_memberships(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.request()?;
-    let page = state
-        .run(move |conn| {
-            caller.user(conn)?;
-            memberships_page(conn, which, &page)
-        })
-        .await?;
-    Ok(pagination::respond(&req, page))
+    pagination::list(&state, &req, &page, move |conn, page| {
+        caller.user(conn)?;
+        memberships_page(conn, which, page)
+    })
+    .await
 }
 
 /// list_members(team): the team's memberships, oldest first (creation order).

@@ -118,6 +118,11 @@ pub fn find_team(conn: &mut Conn, team_id: i64) -> QueryResult<Option<TeamWithCr
         .optional()
 }
 
+/// Whether a team with this id exists.
+pub fn team_exists(conn: &mut Conn, team_id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(teams::table.find(team_id))).get_result(conn)
+}
+
 /// All teams, newest first; keyset on (`created_at`, `id`) over `teams_newest`.
 pub fn list_teams(conn: &mut Conn, page: &PageRequest) -> QueryResult<Page<TeamWithCreator>> {
     let query = teams::table

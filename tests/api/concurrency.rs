@@ -8,13 +8,11 @@ use crate::both_backends;
 use crate::harness::TestApp;
 
 fn rows_equal_counts(app: &TestApp) {
-    let drift = app.count(
-        "SELECT count(*) AS n FROM interviews i \
-         WHERE i.favorites_count <> (SELECT count(*) FROM favorite_interviews f WHERE f.interview_id = i.id)",
-    );
-    assert_eq!(
-        drift, 0,
-        "favorites_count equals the rows for every interview"
+    app.assert_counter_matches_rows(
+        "interviews",
+        "favorites_count",
+        "favorite_interviews",
+        "interview_id",
     );
 }
 

@@ -415,6 +415,25 @@ impl TestApp {
         count_in(&self.pool, sql)
     }
 
+    /// Asserts that every row of `table` has `counter` equal to the number
+    /// of rows of `through` whose `key` points at it (SQL, not the API).
+    #[track_caller]
+    pub fn assert_counter_matches_rows(
+        &self,
+        table: &str,
+        counter: &str,
+        through: &str,
+        key: &str,
+    ) {
+        let drift = self.count(&format!(
+            "SELECT count(*) AS n FROM {table} t WHERE t.{counter} <> (SELECT count(*) FROM {through} r WHERE r.{key} = t.id)"
+        ));
+        assert_eq!(
+            drift, 0,
+            "{table}.{counter} equals the rows of {through} for every row"
+        );
+    }
+
     /// Runs a statement straight on the database (test setup only).
     pub fn execute(&self, sql: &str) {
         let mut conn = self.pool.get().expect("a connection for setup");

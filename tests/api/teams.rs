@@ -52,11 +52,7 @@ fn members_count(app: &TestApp, team_id: i64) -> i64 {
 }
 
 fn rows_equal_counts(app: &TestApp) {
-    let drift = app.count(
-        "SELECT count(*) AS n FROM teams t \
-         WHERE t.members_count <> (SELECT count(*) FROM team_memberships m WHERE m.team_id = t.id)",
-    );
-    assert_eq!(drift, 0, "members_count equals the rows for every team");
+    app.assert_counter_matches_rows("teams", "members_count", "team_memberships", "team_id");
 }
 
 async fn create_makes_the_creator_the_first_member(app: TestApp) {
