@@ -275,14 +275,18 @@ pub async fn get_interview(
     let Id(interview_id) = path.into_inner();
     let interview = state
         .run(move |conn| {
-            let viewer = caller.user(conn)?;
-            let row = repo::find(conn, interview_id)?
-                .ok_or_else(|| ApiError::not_found("interview", interview_id))?;
-            let flags = favorited_flags(conn, viewer.as_ref(), &[interview_id])?;
-            Ok(Interview::new(
-                row,
-                flags.map(|flags| flags.contains(&interview_id)),
-            ))
+            let missing = || ApiError::not_found("interview", interview_id);
+            match caller.user(conn)? {
+                Some(viewer) => {
+                    let (row, favorited) = repo::find_for_viewer(conn, interview_id, viewer.id)?
+                        .ok_or_else(missing)?;
+                    Ok(Interview::new(row, Some(favorited)))
+                }
+                None => Ok(Interview::new(
+                    repo::find(conn, interview_id)?.ok_or_else(missing)?,
+                    None,
+                )),
+            }
         })
         .await?;
     Ok(HttpResponse::Ok().json(interview))

@@ -77,6 +77,31 @@ pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<InterviewWithAuthor>
         .optional()
 }
 
+/// The interview with its author and whether `viewer_id` favorites it, in
+/// one query (a left join on the viewer's favorite); `None` when the
+/// interview does not exist.
+pub fn find_for_viewer(
+    conn: &mut Conn,
+    id: i64,
+    viewer_id: i64,
+) -> QueryResult<Option<(InterviewWithAuthor, bool)>> {
+    let viewers_favorite = favorite_interviews::table.on(favorite_interviews::interview_id
+        .eq(interviews::id)
+        .and(favorite_interviews::user_id.eq(viewer_id)));
+    let row = interviews::table
+        .inner_join(users::table)
+        .left_join(viewers_favorite)
+        .filter(interviews::id.eq(id))
+        .select((
+            InterviewRow::as_select(),
+            UserRow::as_select(),
+            favorite_interviews::user_id.nullable(),
+        ))
+        .first::<(InterviewRow, UserRow, Option<i64>)>(conn)
+        .optional()?;
+    Ok(row.map(|(interview, author, favorite)| ((interview, author), favorite.is_some())))
+}
+
 /// The author of the interview with this id, or `None` when it does not exist.
 pub fn author_of(conn: &mut Conn, id: i64) -> QueryResult<Option<i64>> {
     interviews::table
