@@ -230,7 +230,7 @@ pub fn list_favorites(
     let query = older_than!(
         query,
         favorite_interviews::created_at,
-        "favorite_interviews.created_at, favorite_interviews.interview_id",
+        favorite_interviews::interview_id,
         page.after
     );
     let rows = query.load::<FavoriteOfUser>(conn)?;
@@ -260,7 +260,7 @@ pub fn list_favorited_by(
     let query = older_than!(
         query,
         favorite_interviews::created_at,
-        "favorite_interviews.created_at, favorite_interviews.user_id",
+        favorite_interviews::user_id,
         page.after
     );
     let rows = query.load::<(NaiveDateTime, UserRow)>(conn)?;

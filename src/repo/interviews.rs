@@ -146,12 +146,7 @@ pub fn list(
     if let Some(author_id) = author_id {
         query = query.filter(interviews::author_id.eq(author_id));
     }
-    let query = older_than!(
-        query,
-        interviews::created_at,
-        "interviews.created_at, interviews.id",
-        page.after
-    );
+    let query = older_than!(query, interviews::created_at, interviews::id, page.after);
     let rows = query.load::<InterviewWithAuthor>(conn)?;
     Ok(page.page(rows, |(interview, _)| Cursor {
         at: interview.created_at,

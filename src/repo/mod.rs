@@ -3,6 +3,7 @@
 
 pub mod favorites;
 pub mod interviews;
+pub mod keyset;
 pub mod teams;
 pub mod users;
 
@@ -72,38 +73,38 @@ impl<T> Page<T> {
 /// after `$cursor`, with a row-value comparison `(at, id) < (…, …)` that
 /// both backends answer with one ordered index range scan, also in
 /// PostgreSQL's generic plans (an `a < x OR (a = x AND b < y)` predicate
-/// made those fall back to a bitmap scan and a sort). `$columns` names the
-/// two columns in SQL; the redundant `$at <= cursor.at` bounds the range
-/// for planners that do not use row values as index bounds.
+/// made those fall back to a bitmap scan and a sort). The redundant
+/// `$at <= cursor.at` bounds the range for planners that do not use row
+/// values as index bounds.
 macro_rules! older_than {
-    ($query:expr, $at:expr, $columns:literal, $cursor:expr) => {
-        $crate::repo::keyset!($query, $at, $columns, $cursor, le, "<")
+    ($query:expr, $at:expr, $id:expr, $cursor:expr) => {
+        $crate::repo::keyset_filter!($query, $at, $id, $cursor, le, Older)
     };
 }
 pub(crate) use older_than;
 
 /// The mirror of [`older_than!`] for lists ordered by `($at ASC, $id ASC)`.
 macro_rules! newer_than {
-    ($query:expr, $at:expr, $columns:literal, $cursor:expr) => {
-        $crate::repo::keyset!($query, $at, $columns, $cursor, ge, ">")
+    ($query:expr, $at:expr, $id:expr, $cursor:expr) => {
+        $crate::repo::keyset_filter!($query, $at, $id, $cursor, ge, Newer)
     };
 }
 pub(crate) use newer_than;
 
-macro_rules! keyset {
-    ($query:expr, $at:expr, $columns:literal, $cursor:expr, $bound:ident, $operator:literal) => {
+macro_rules! keyset_filter {
+    ($query:expr, $at:expr, $id:expr, $cursor:expr, $bound:ident, $direction:ident) => {
         match $cursor {
-            Some(cursor) => $query.filter($at.$bound(cursor.at)).filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(concat!(
-                    "(", $columns, ") ", $operator, " ("
-                ))
-                .bind::<diesel::sql_types::Timestamp, _>(cursor.at)
-                .sql(", ")
-                .bind::<diesel::sql_types::BigInt, _>(cursor.id)
-                .sql(")"),
-            ),
+            Some(cursor) => {
+                $query
+                    .filter($at.$bound(cursor.at))
+                    .filter($crate::repo::keyset::RowCompare::<
+                        _,
+                        _,
+                        $crate::repo::keyset::$direction,
+                    >::new($at, $id, cursor))
+            }
             None => $query,
         }
     };
 }
-pub(crate) use keyset;
+pub(crate) use keyset_filter;

@@ -131,13 +131,8 @@ pub fn list_teams(conn: &mut Conn, page: &PageRequest) -> QueryResult<Page<TeamW
         .order((teams::created_at.desc(), teams::id.desc()))
         .limit(page.fetch())
         .into_boxed::<MultiBackend>();
-    let rows = older_than!(
-        query,
-        teams::created_at,
-        "teams.created_at, teams.id",
-        page.after
-    )
-    .load::<TeamWithCreator>(conn)?;
+    let rows = older_than!(query, teams::created_at, teams::id, page.after)
+        .load::<TeamWithCreator>(conn)?;
     Ok(page.page(rows, |(team, _)| Cursor {
         at: team.created_at,
         id: team.id,
@@ -368,7 +363,7 @@ pub fn list_memberships(
     let query = newer_than!(
         query,
         team_memberships::created_at,
-        "team_memberships.created_at, team_memberships.id",
+        team_memberships::id,
         page.after
     );
     let rows = query.load::<(MembershipRow, TeamRow, UserRow, UserRow, Option<UserRow>)>(conn)?;

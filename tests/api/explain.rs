@@ -10,6 +10,7 @@
 //! plan of a prepared statement after five executions). On SQLite each one
 //! goes through `EXPLAIN QUERY PLAN`.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
@@ -40,32 +41,65 @@ struct Statement {
     debug: String,
 }
 
-/// Every statement an instrumented connection starts, in order.
+/// Every statement an instrumented connection starts, in order, and the SQL
+/// of every statement it prepared and cached.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Statement>>>);
+struct Recorder {
+    started: Arc<Mutex<Vec<Statement>>>,
+    cached: Arc<Mutex<HashSet<String>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 impl Recorder {
     fn instrument(&self) -> impl FnMut(InstrumentationEvent<'_>) + Send + 'static {
-        let log = self.0.clone();
-        move |event| {
-            if let InstrumentationEvent::StartQuery { query, .. } = event {
-                log.lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .push(Statement {
-                        sql: query.to_string(),
-                        debug: format!("{query:?}"),
-                    });
+        let started = self.started.clone();
+        let cached = self.cached.clone();
+        move |event| match event {
+            InstrumentationEvent::StartQuery { query, .. } => lock(&started).push(Statement {
+                sql: query.to_string(),
+                debug: format!("{query:?}"),
+            }),
+            InstrumentationEvent::CacheQuery { sql, .. } => {
+                lock(&cached).insert(sql.to_owned());
             }
+            _ => {}
         }
     }
 
     fn take(&self) -> Vec<Statement> {
-        std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        std::mem::take(&mut *lock(&self.started))
+    }
+
+    /// The list queries whose statements diesel did not keep as prepared
+    /// statements: those are parsed and planned again on every request (a
+    /// `dsl::sql` fragment, an `IN (…)` list or an upsert does that).
+    fn uncached(&self, queries: &[ListQuery]) -> Vec<String> {
+        let cached = lock(&self.cached);
+        queries
+            .iter()
+            .flat_map(|query| {
+                query
+                    .statements
+                    .iter()
+                    .filter(|statement| !cached.contains(statement.sql_text()))
+                    .map(|statement| format!("{}: {}", query.name, statement.sql_text()))
+            })
+            .collect()
+    }
+}
+
+impl Statement {
+    /// The SQL alone: `Display` appends the binds as a comment.
+    fn sql_text(&self) -> &str {
+        match self.sql.rsplit_once(" -- binds: [") {
+            Some((sql, _)) => sql,
+            None => &self.sql,
+        }
     }
 }
 
@@ -404,17 +438,17 @@ fn explain_postgres(mode: &str) -> Vec<String> {
     let Conn::Pg(pg) = &mut conn else {
         unreachable!()
     };
+    let mut failures: Vec<String> = recorder
+        .uncached(&queries)
+        .into_iter()
+        .map(|query| format!("not kept as a prepared statement: {query}"))
+        .collect();
 
     pg_execute(pg, &format!("SET plan_cache_mode = {mode}"));
-    let mut failures = Vec::new();
     let mut explained = 0;
     for (n, query) in queries.iter().enumerate() {
         for (m, statement) in query.statements.iter().enumerate() {
-            // Display is the SQL, with the binds appended as a comment.
-            let sql = match statement.sql.rsplit_once(" -- binds: [") {
-                Some((sql, _)) => sql,
-                None => statement.sql.as_str(),
-            };
+            let sql = statement.sql_text();
             let name = format!("explain_{n}_{m}");
             pg_execute(pg, &format!("PREPARE {name} AS {sql}"));
             let binds = bind_literals(statement);
@@ -557,7 +591,16 @@ fn explain_list_queries_sqlite() {
         unreachable!()
     };
 
-    let mut failures = Vec::new();
+    // `favorited_among` is `IN (?, …)` with one placeholder per id on SQLite
+    // (`= ANY($1)` with one array on PostgreSQL): its text varies with the
+    // page, so diesel prepares it per call, an in-process parse without a
+    // round trip. Every other list statement must be cached.
+    let mut failures: Vec<String> = recorder
+        .uncached(&queries)
+        .into_iter()
+        .filter(|query| !query.starts_with("favorited_among("))
+        .map(|query| format!("not kept as a prepared statement: {query}"))
+        .collect();
     for query in &queries {
         for statement in &query.statements {
             // Unbound parameters are NULL; SQLite's plan does not depend on them.
