@@ -15,8 +15,22 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const SECRET_FILE_NAME: &str = "jwt-secret";
 /// Shortest accepted `JWT_SECRET`: HS256 keys shorter than the hash are weak.
 pub const MIN_SECRET_BYTES: usize = 32;
-pub const DEFAULT_POOL_SIZE: u32 = 16;
 pub const MAX_POOL_SIZE: u32 = 1_000;
+
+/// `DATABASE_POOL_SIZE` when unset: twice the CPU cores, from 4 to 32.
+///
+/// Measured with `bench/run.sh` on 2 cores: 4 connections served 5–15 %
+/// more requests than 16, and cut the p99 of `GET /interviews/{id}` from
+/// ~170 ms to ~9 ms. Each pooled connection is a blocking thread waiting on
+/// the database; beyond a few per core they only add context switches and
+/// queueing. The cap keeps one server well under PostgreSQL's default
+/// `max_connections` (100) on big machines.
+pub fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores.saturating_mul(2))
+        .unwrap_or(u32::MAX)
+        .clamp(4, 32)
+}
 
 /// The raw configuration, as the environment and the command line give it.
 /// Every value is a string here so that validation, not clap, reports it.
@@ -28,7 +42,7 @@ pub struct RawSettings {
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "BIND", global = true)]
     pub bind: Option<String>,
-    /// Most database connections open at once [default: 16]
+    /// Most database connections open at once [default: twice the CPU cores, 4 to 32]
     #[arg(long, env = "DATABASE_POOL_SIZE", global = true)]
     pub database_pool_size: Option<String>,
     /// HS256 shared secret (at least 32 bytes); generated and kept in ./data when unset
@@ -149,7 +163,7 @@ impl RawSettings {
             )
         })?;
         let pool_size = match present(&self.database_pool_size) {
-            None => DEFAULT_POOL_SIZE,
+            None => default_pool_size(),
             Some(text) => text
                 .parse::<u32>()
                 .ok()

@@ -308,10 +308,13 @@ pub async fn list_favorited_by(
     let Id(interview_id) = path.into_inner();
     pagination::list(&state, &req, &page, move |conn, page| {
         caller.user(conn)?;
-        if crate::repo::interviews::author_of(conn, interview_id)?.is_none() {
+        let page = repo::list_favorited_by(conn, interview_id, page)?;
+        // A page with rows proves the interview exists; only an empty one
+        // needs the second query to tell "nobody" from 404.
+        if page.rows.is_empty() && crate::repo::interviews::author_of(conn, interview_id)?.is_none()
+        {
             return Err(missing_interview(interview_id));
         }
-        let page = repo::list_favorited_by(conn, interview_id, page)?;
         Ok(page.map(|(favorited_at, user)| FavoritedBy {
             user: user.into(),
             favorited_at: favorited_at.and_utc(),

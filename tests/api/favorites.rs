@@ -295,6 +295,18 @@ async fn deleting_an_interview_takes_its_favorites(app: TestApp) {
         .get(&format!("/api/v1/favorites/{doomed}"), Some(&fan))
         .await;
     assert_problem(status, &body, 404, "not_found");
+    // Who favorites it: 404 once it is gone, an empty page while it exists
+    // with nobody (the server checks existence only for an empty page).
+    let (status, body) = app
+        .get(&format!("/api/v1/interviews/{doomed}/favorited-by"), None)
+        .await;
+    assert_problem(status, &body, 404, "not_found");
+    let unloved = app.interview(&author, "Unloved").await;
+    let (status, body) = app
+        .get(&format!("/api/v1/interviews/{unloved}/favorited-by"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"], serde_json::json!([]));
 }
 
 both_backends!(
