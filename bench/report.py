@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ORDER = ["list_first", "list_deep", "favorited_by", "get_interview", "list_interviews",
-         "put", "delete", "toggle", "hot_put", "hot_toggle"]
+         "put", "delete", "toggle", "hot_put", "hot_toggle", "healthz", "readyz"]
 LABELS = {
     "list_first": "GET /favorites (first page)",
     "list_deep": "GET /favorites?cursor= (deep page)",
@@ -25,9 +25,14 @@ LABELS = {
     "toggle": "POST /favorites/{id}/toggle",
     "hot_put": "PUT /favorites/{hot}",
     "hot_toggle": "POST /favorites/{hot}/toggle",
+    "healthz": "reference: GET /healthz (no database)",
+    "readyz": "reference: GET /readyz (SELECT 1)",
 }
 READS = {"list_first", "list_deep", "favorited_by", "get_interview", "list_interviews"}
 HOT = {"hot_put", "hot_toggle"}
+# Rows that measure the machine and the stack, not an endpoint of the API:
+# shown in the table, left out of the targets.
+REFERENCE = {"healthz", "readyz"}
 
 
 def wrk_result(path):
@@ -159,7 +164,8 @@ def main():
     print()
     print("targets (issue 6):")
     checks = []
-    with_limit = [(s, w, pg) for s, (w, pg) in results.items() if w and pg and pg.get("tps")]
+    with_limit = [(s, w, pg) for s, (w, pg) in results.items()
+                  if w and pg and pg.get("tps") and s not in REFERENCE]
     if with_limit:
         below = [f"{s} {100 * w['rps'] / pg['tps']:.0f} %" for s, w, pg in with_limit
                  if w["rps"] < 0.6 * pg["tps"]]

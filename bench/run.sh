@@ -28,7 +28,8 @@
 # /usr/lib/postgresql/*/bin is searched) with a superuser at PGHOST:PGPORT
 # (default 127.0.0.1:5432, PGUSER postgres, trust or ~/.pgpass auth); for
 # --sqlite nothing else (the seeding uses Python's sqlite3).
-# On Debian: apt-get install -y wrk postgresql-client
+# On Debian: apt-get install -y wrk postgresql-client (done by this script
+# when it runs as root and they are missing).
 
 set -euo pipefail
 
@@ -46,7 +47,7 @@ DEEP_ROWS=2000
 DEEP_USERS=10
 NPOPULAR=10
 DELETE_PAIRS=40
-SCENARIOS="list_first list_deep favorited_by get_interview list_interviews put delete toggle hot_put hot_toggle"
+SCENARIOS="list_first list_deep favorited_by get_interview list_interviews put delete toggle hot_put hot_toggle healthz readyz"
 BUILD=1
 JWT_SECRET_BENCH="favorites-benchmark-secret-0123456789abcdef"
 
@@ -80,7 +81,17 @@ STRIDE=$((USERS / TOKENS))
 if [ "$STRIDE" -lt 1 ]; then echo "--tokens must not exceed --users" >&2; exit 2; fi
 
 log() { printf '\n== %s  %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# Installs a missing Debian package when we may (root with apt-get), as a
+# fresh machine of this kind has PostgreSQL but not wrk or psql.
+install_if_missing() { # command package
+  command -v "$1" >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing $2 (for $1)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; } >&2 || true
+  fi
+}
 need() { command -v "$1" >/dev/null || { echo "needs $1 ($2)" >&2; exit 2; }; }
+install_if_missing wrk wrk
 need wrk "apt-get install -y wrk"
 need curl "apt-get install -y curl"
 need python3 "apt-get install -y python3"
@@ -92,6 +103,7 @@ export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postg
 export PGSSLMODE=${PGSSLMODE:-disable}
 DBNAME=favorites_bench
 if [ "$BACKEND" = postgres ]; then
+  install_if_missing psql postgresql-client
   need psql "apt-get install -y postgresql-client"
   PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -1 || true)
   [ -x "$PGBENCH" ] || { echo "needs pgbench (apt-get install -y postgresql-contrib or postgresql-15)" >&2; exit 2; }
@@ -249,7 +261,7 @@ for scenario in $SCENARIOS; do
   python3 "$BENCH/cpu.py" "$SERVER_PID" >> "$OUT/cpu_$scenario.txt"
   wait "$WRK_PID" || true
   grep -E 'Requests/sec|Non-2xx|Socket errors' "$OUT/wrk_$scenario.txt" >&2 || true
-  if [ "$BACKEND" = postgres ]; then
+  if [ "$BACKEND" = postgres ] && [ -f "$BENCH/pgbench/$scenario.sql" ]; then
     log "$scenario: pgbench"
     run_pgbench "$scenario" > "$OUT/pgbench_$scenario.txt" 2>&1 || true
     grep -E '^tps|aborted|failed' "$OUT/pgbench_$scenario.txt" >&2 || true

@@ -88,8 +88,29 @@ fn entries(dir: &Path) -> Vec<String> {
 fn bad_configuration_exits_2_with_one_line() {
     // Arguments, environment, and the setting the error must name.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 8] = [
+    let cases: [Case; 13] = [
         (&[], &[("BIND", "nonsense")], "BIND"),
+        (
+            &[],
+            &[("CORS_ALLOWED_ORIGINS", "*")],
+            "CORS_ALLOWED_ORIGINS",
+        ),
+        (
+            &[],
+            &[("CORS_ALLOWED_ORIGINS", "https://app.example.com/path")],
+            "CORS_ALLOWED_ORIGINS",
+        ),
+        (
+            &[],
+            &[("CORS_ALLOWED_ORIGINS", "app.example.com")],
+            "CORS_ALLOWED_ORIGINS",
+        ),
+        (&[], &[("RATE_LIMIT_PER_IP", "-1")], "RATE_LIMIT_PER_IP"),
+        (
+            &[],
+            &[("RATE_LIMIT_PER_USER", "lots")],
+            "RATE_LIMIT_PER_USER",
+        ),
         (&["--bind", "nonsense"], &[], "BIND"),
         (&[], &[("DATABASE_POOL_SIZE", "0")], "DATABASE_POOL_SIZE"),
         (&[], &[("DATABASE_POOL_SIZE", "many")], "DATABASE_POOL_SIZE"),
