@@ -16,6 +16,6 @@ BEGIN;
 SELECT "interviews"."favorites_count" FROM "interviews" WHERE ("interviews"."id" = :iid) LIMIT :one FOR NO KEY UPDATE;
 DELETE FROM "favorite_interviews" WHERE (("favorite_interviews"."user_id" = :uid) AND ("favorite_interviews"."interview_id" = :iid)) RETURNING 1 AS del \aset
 \if :del
-UPDATE "interviews" SET "favorites_count" = ("interviews"."favorites_count" + :minus) WHERE ("interviews"."id" = :iid) RETURNING "interviews"."favorites_count";
+UPDATE "interviews" SET "favorites_count" = "favorites_count" + :minus WHERE "id" = :iid RETURNING "favorites_count";
 \endif
 COMMIT;

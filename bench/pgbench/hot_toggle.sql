@@ -14,9 +14,9 @@ BEGIN;
 SELECT "interviews"."favorites_count" FROM "interviews" WHERE ("interviews"."id" = :iid) LIMIT :one FOR NO KEY UPDATE;
 DELETE FROM "favorite_interviews" WHERE (("favorite_interviews"."user_id" = :uid) AND ("favorite_interviews"."interview_id" = :iid)) RETURNING 1 AS del \aset
 \if :del
-UPDATE "interviews" SET "favorites_count" = ("interviews"."favorites_count" + :minus) WHERE ("interviews"."id" = :iid) RETURNING "interviews"."favorites_count";
+UPDATE "interviews" SET "favorites_count" = "favorites_count" + :minus WHERE "id" = :iid RETURNING "favorites_count";
 \else
 INSERT INTO "favorite_interviews" ("user_id", "interview_id", "created_at") VALUES (:uid, :iid, LOCALTIMESTAMP) ON CONFLICT DO NOTHING;
-UPDATE "interviews" SET "favorites_count" = ("interviews"."favorites_count" + :plus) WHERE ("interviews"."id" = :iid) RETURNING "interviews"."favorites_count";
+UPDATE "interviews" SET "favorites_count" = "favorites_count" + :plus WHERE "id" = :iid RETURNING "favorites_count";
 \endif
 COMMIT;

@@ -14,7 +14,7 @@ BEGIN;
 SELECT "interviews"."favorites_count" FROM "interviews" WHERE ("interviews"."id" = :iid) LIMIT :one FOR NO KEY UPDATE;
 INSERT INTO "favorite_interviews" ("user_id", "interview_id", "created_at") VALUES (:uid, :iid, LOCALTIMESTAMP) ON CONFLICT DO NOTHING RETURNING 1 AS ins \aset
 \if :ins
-UPDATE "interviews" SET "favorites_count" = ("interviews"."favorites_count" + :plus) WHERE ("interviews"."id" = :iid) RETURNING "interviews"."favorites_count";
+UPDATE "interviews" SET "favorites_count" = "favorites_count" + :plus WHERE "id" = :iid RETURNING "favorites_count";
 \else
 SELECT "favorite_interviews"."created_at" FROM "favorite_interviews" WHERE (("favorite_interviews"."user_id" = :uid) AND ("favorite_interviews"."interview_id" = :iid)) LIMIT :one;
 \endif

@@ -9,6 +9,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::counter::AddToCounter;
 use super::interviews::InterviewRow;
 use super::users::UserRow;
 use super::{Cursor, Page, PageRequest, older_than};
@@ -50,10 +51,13 @@ fn lock_interview(conn: &mut Conn, interview_id: i64) -> QueryResult<Option<i64>
 
 /// Moves the interview's `favorites_count` by `delta`; returns the new count.
 fn adjust_count(conn: &mut Conn, interview_id: i64, delta: i64) -> QueryResult<i64> {
-    diesel::update(interviews::table.find(interview_id))
-        .set(interviews::favorites_count.eq(interviews::favorites_count + delta))
-        .returning(interviews::favorites_count)
-        .get_result(conn)
+    AddToCounter::new(
+        "interviews",
+        <interviews::favorites_count as Column>::NAME,
+        interview_id,
+        delta,
+    )
+    .get_result(conn)
 }
 
 fn insert_row(

@@ -9,6 +9,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::counter::AddToCounter;
 use super::users::UserRow;
 use super::{Cursor, Page, PageRequest, newer_than, older_than};
 use crate::db::schema::{team_memberships, teams, users};
@@ -159,10 +160,14 @@ fn is_member(conn: &mut Conn, team_id: i64, user_id: i64) -> QueryResult<bool> {
 }
 
 fn adjust_members(conn: &mut Conn, team_id: i64, delta: i64) -> QueryResult<()> {
-    diesel::update(teams::table.find(team_id))
-        .set(teams::members_count.eq(teams::members_count + delta))
-        .execute(conn)
-        .map(drop)
+    AddToCounter::new(
+        "teams",
+        <teams::members_count as Column>::NAME,
+        team_id,
+        delta,
+    )
+    .execute(conn)
+    .map(drop)
 }
 
 /// The checks both membership writes start with, in the SPEC's order: the

@@ -19,7 +19,9 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{PgConnection, SqliteConnection, sql_query};
 use favorites::db::{self, Backend, Conn};
 use favorites::repo::teams::Memberships;
-use favorites::repo::{Cursor, Page, PageRequest, favorites as favorites_repo, interviews, teams};
+use favorites::repo::{
+    Cursor, Page, PageRequest, favorites as favorites_repo, interviews, teams, users,
+};
 use serde_json::Value;
 
 use crate::harness::TestDatabase;
@@ -626,5 +628,91 @@ fn explain_list_queries_sqlite() {
         "{} list query plans scan or sort big tables:\n\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
+}
+
+// ---------------------------------------------------------------- writes
+
+/// Runs add, remove and toggle (each both ways) on an instrumented
+/// connection and returns the statements diesel did not keep prepared,
+/// transaction control aside: a favorite write must not make the database
+/// parse and plan anything again.
+fn uncached_favorite_writes(
+    mut setup: Conn,
+    mut instrumented: Conn,
+    recorder: &Recorder,
+) -> Vec<String> {
+    db::run_migrations(&mut setup).expect("migrate");
+    let now = favorites::repo::now();
+    let author = users::ensure(&mut setup, "explain-author", "Author", now).expect("user");
+    let fan = users::ensure(&mut setup, "explain-fan", "Fan", now).expect("user");
+    let new = interviews::NewInterview {
+        title: "Title".to_owned(),
+        company: "Company".to_owned(),
+        position: "Position".to_owned(),
+        body: "Body".to_owned(),
+    };
+    let (interview, _) = interviews::create(&mut setup, author.id, &new, now).expect("interview");
+
+    let conn = &mut instrumented;
+    let mut queries = Vec::new();
+    let q = &mut queries;
+    let (user, id) = (fan.id, interview.id);
+    capture(conn, recorder, q, "add_favorite (new)", |c| {
+        favorites_repo::add_favorite(c, user, id, now)
+    });
+    capture(conn, recorder, q, "add_favorite (again)", |c| {
+        favorites_repo::add_favorite(c, user, id, now)
+    });
+    capture(conn, recorder, q, "remove_favorite (present)", |c| {
+        favorites_repo::remove_favorite(c, user, id)
+    });
+    capture(conn, recorder, q, "remove_favorite (absent)", |c| {
+        favorites_repo::remove_favorite(c, user, id)
+    });
+    capture(conn, recorder, q, "toggle_favorite (on)", |c| {
+        favorites_repo::toggle_favorite(c, user, id, now)
+    });
+    capture(conn, recorder, q, "toggle_favorite (off)", |c| {
+        favorites_repo::toggle_favorite(c, user, id, now)
+    });
+    for query in &mut queries {
+        query.statements.retain(|statement| {
+            !matches!(
+                statement.sql_text().trim(),
+                "BEGIN" | "BEGIN IMMEDIATE" | "COMMIT" | "ROLLBACK"
+            )
+        });
+    }
+    recorder.uncached(&queries)
+}
+
+#[test]
+fn favorite_writes_are_prepared_statements_postgres() {
+    let database = TestDatabase::create(Backend::Postgres);
+    let setup = Conn::Pg(PgConnection::establish(&database.url).expect("connect"));
+    let recorder = Recorder::default();
+    let mut pg = PgConnection::establish(&database.url).expect("connect");
+    pg.set_instrumentation(recorder.instrument());
+    let uncached = uncached_favorite_writes(setup, Conn::Pg(pg), &recorder);
+    assert!(
+        uncached.is_empty(),
+        "not prepared statements:\n{}",
+        uncached.join("\n")
+    );
+}
+
+#[test]
+fn favorite_writes_are_prepared_statements_sqlite() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let setup = Conn::Sqlite(SqliteConnection::establish(&database.url).expect("open"));
+    let recorder = Recorder::default();
+    let mut sqlite = SqliteConnection::establish(&database.url).expect("open");
+    sqlite.set_instrumentation(recorder.instrument());
+    let uncached = uncached_favorite_writes(setup, Conn::Sqlite(sqlite), &recorder);
+    assert!(
+        uncached.is_empty(),
+        "not prepared statements:\n{}",
+        uncached.join("\n")
     );
 }
