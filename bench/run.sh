@@ -178,7 +178,6 @@ meta rows "$(sql "SELECT (SELECT count(*) FROM users) || ' users, ' || (SELECT c
 HOT=$(sql "SELECT id FROM interviews ORDER BY favorites_count DESC, id LIMIT 1")
 meta hot_interview "$HOT ($(sql "SELECT favorites_count FROM interviews WHERE id = $HOT") favorites before the run)"
 meta popular "ids 1..$NPOPULAR with $(sql "SELECT favorites_count FROM interviews WHERE id <= $NPOPULAR ORDER BY id" | paste -sd' ' -) favorites"
-NEWEST=$(sql "SELECT id FROM interviews ORDER BY created_at DESC, id DESC LIMIT 20" | paste -sd, -)
 
 cat > "$DATA/params.txt" <<EOF
 interviews=$INTERVIEWS
@@ -240,12 +239,18 @@ export BENCH_DATA=$DATA BENCH_WRK_DIR=$BENCH/wrk
 run_wrk() { # scenario seconds
   wrk -t "$THREADS" -c "$CONNECTIONS" -d "$2s" --timeout 10s -s "$BENCH/wrk/$1.lua" "$BASE"
 }
+# pgbench's sessions get the settings the server gives each of its
+# connections (PG_SESSION_SETTINGS in src/db/mod.rs), so both run the same
+# SQL under the same plans.
+PG_SESSION_OPTIONS=$(grep -A1 'pub const PG_SESSION_SETTINGS' "$ROOT/src/db/mod.rs" \
+  | grep -o 'SET [a-z_]* = [a-z_0-9]*' | sed -E 's/SET ([a-z_]+) = ([a-z_0-9]+)/-c \1=\2/' | paste -sd' ')
+meta pg_session "$PG_SESSION_OPTIONS"
 run_pgbench() { # scenario
   local scripts
   if [ "$1" = list_deep ]; then scripts=("${DEEP_SCRIPTS[@]}" "${DEEP_DEFINES[@]}"); else scripts=(-f "$BENCH/pgbench/$1.sql"); fi
-  "$PGBENCH" -n -M prepared -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" \
+  PGOPTIONS="$PG_SESSION_OPTIONS" "$PGBENCH" -n -M prepared -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" \
     -D ntokens="$TOKENS" -D stride="$STRIDE" -D interviews="$INTERVIEWS" -D npopular="$NPOPULAR" \
-    -D hot="$HOT" -D delete_pairs="$DELETE_PAIRS" -D newest="{$NEWEST}" \
+    -D hot="$HOT" -D delete_pairs="$DELETE_PAIRS" \
     "${scripts[@]}" "$DBNAME"
 }
 

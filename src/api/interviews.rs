@@ -239,18 +239,9 @@ pub async fn list_interviews(
 ) -> Result<HttpResponse, ApiError> {
     let author_id = filter.author_id.map(|Id(id)| id);
     pagination::list(&state, &req, &page, move |conn, page| {
-        let viewer = caller.user(conn)?;
-        let page = repo::list(conn, author_id, page)?;
-        let ids: Vec<i64> = page
-            .rows
-            .iter()
-            .map(|(interview, _)| interview.id)
-            .collect();
-        let flags = favorited_flags(conn, viewer.as_ref(), &ids)?;
-        Ok(page.map(|row| {
-            let favorited = flags.as_ref().map(|flags| flags.contains(&row.0.id));
-            Interview::new(row, favorited)
-        }))
+        let viewer = caller.user(conn)?.map(|viewer| viewer.id);
+        let page = repo::list(conn, author_id, viewer, page)?;
+        Ok(page.map(|(row, favorited)| Interview::new(row, favorited)))
     })
     .await
 }

@@ -130,16 +130,28 @@ pub fn delete(conn: &mut Conn, id: i64) -> QueryResult<bool> {
 }
 
 /// Interviews newest first, optionally only those by `author_id` (an unknown
-/// author yields an empty page). Keyset on (`created_at`, `id`), served by
-/// `interviews_newest` / `interviews_by_author_newest` read backwards.
+/// author yields an empty page), each with whether `viewer_id` favorites it
+/// (`None` without a viewer). Keyset on (`created_at`, `id`), served by
+/// `interviews_newest` / `interviews_by_author_newest` read backwards; the
+/// viewer's favorites come in the same query, a left join on the through
+/// table's primary key (a `NULL` viewer matches nothing).
 pub fn list(
     conn: &mut Conn,
     author_id: Option<i64>,
+    viewer_id: Option<i64>,
     page: &PageRequest,
-) -> QueryResult<Page<InterviewWithAuthor>> {
+) -> QueryResult<Page<(InterviewWithAuthor, Option<bool>)>> {
+    let viewers_favorite = favorite_interviews::table.on(favorite_interviews::interview_id
+        .eq(interviews::id)
+        .and(favorite_interviews::user_id.nullable().eq(viewer_id)));
     let mut query = interviews::table
         .inner_join(users::table)
-        .select((InterviewRow::as_select(), UserRow::as_select()))
+        .left_join(viewers_favorite)
+        .select((
+            InterviewRow::as_select(),
+            UserRow::as_select(),
+            favorite_interviews::user_id.nullable(),
+        ))
         .order((interviews::created_at.desc(), interviews::id.desc()))
         .limit(page.fetch())
         .into_boxed::<MultiBackend>();
@@ -147,10 +159,14 @@ pub fn list(
         query = query.filter(interviews::author_id.eq(author_id));
     }
     let query = older_than!(query, interviews::created_at, interviews::id, page.after);
-    let rows = query.load::<InterviewWithAuthor>(conn)?;
-    Ok(page.page(rows, |(interview, _)| Cursor {
+    let rows = query.load::<(InterviewRow, UserRow, Option<i64>)>(conn)?;
+    let page = page.page(rows, |(interview, ..)| Cursor {
         at: interview.created_at,
         id: interview.id,
+    });
+    Ok(page.map(|(interview, author, favorite)| {
+        let favorited = viewer_id.map(|_| favorite.is_some());
+        ((interview, author), favorited)
     }))
 }
 

@@ -204,13 +204,21 @@ fn list_queries(conn: &mut Conn, recorder: &Recorder) -> Vec<ListQuery> {
     let q = &mut queries;
 
     let limit = 20;
-    for (label, author) in [("all", None), ("by author", Some(s.prolific_author))] {
+    for (label, author, viewer) in [
+        ("all, anonymous", None, None),
+        ("all, as the most active user", None, Some(s.active_user)),
+        (
+            "by author, as a typical user",
+            Some(s.prolific_author),
+            Some(s.typical_user),
+        ),
+    ] {
         let name = format!("list_interviews({label})");
         let page = capture(conn, recorder, q, format!("{name} first page"), |c| {
-            interviews::list(c, author, &first_page(limit))
+            interviews::list(c, author, viewer, &first_page(limit))
         });
         capture(conn, recorder, q, format!("{name} after a cursor"), |c| {
-            interviews::list(c, author, &after(limit, page.next, &name))
+            interviews::list(c, author, viewer, &after(limit, page.next, &name))
         });
     }
 
@@ -353,6 +361,14 @@ fn bind_literals(statement: &Statement) -> Vec<String> {
     values
         .into_iter()
         .map(|value| {
+            // Nullable binds print as `None` / `Some(…)`.
+            if value == "None" {
+                return "NULL".to_owned();
+            }
+            let value = match value.strip_prefix("Some(") {
+                Some(inner) => inner.strip_suffix(')').expect("a closed Some").to_owned(),
+                None => value,
+            };
             let text = if let Some(string) = value.strip_prefix('"') {
                 let string = string.strip_suffix('"').expect("a closed string bind");
                 string.replace("\\\"", "\"").replace("\\\\", "\\")
@@ -394,6 +410,9 @@ fn plan_problems(node: &Value, problems: &mut Vec<String>) {
     let relation = node["Relation Name"].as_str().unwrap_or("");
     if kind == "Seq Scan" && BIG_TABLES.contains(&relation) {
         problems.push(format!("Seq Scan on {relation}"));
+    }
+    if kind.starts_with("Gather") {
+        problems.push(format!("{kind}: parallel workers for one page"));
     }
     if kind.ends_with("Sort") {
         let mut tables = Vec::new();
@@ -446,6 +465,9 @@ fn explain_postgres(mode: &str) -> Vec<String> {
         .map(|query| format!("not kept as a prepared statement: {query}"))
         .collect();
 
+    // The server's own session settings, then the plan mode under test.
+    pg.batch_execute(db::PG_SESSION_SETTINGS)
+        .expect("the server's session settings");
     pg_execute(pg, &format!("SET plan_cache_mode = {mode}"));
     let mut explained = 0;
     for (n, query) in queries.iter().enumerate() {
@@ -484,8 +506,9 @@ fn explain_postgres(mode: &str) -> Vec<String> {
     failures
 }
 
-/// The plans a statement gets the first five times a pooled connection runs
-/// it, planned for its actual binds.
+/// The plans a statement would get planned for its actual binds (what
+/// PostgreSQL's default `plan_cache_mode` does for the first five
+/// executions; the server forces generic plans, see `PG_SESSION_SETTINGS`).
 #[test]
 fn explain_list_queries_postgres() {
     let failures = explain_postgres("force_custom_plan");
@@ -497,9 +520,8 @@ fn explain_list_queries_postgres() {
     );
 }
 
-/// The plans a pooled connection switches to after five executions of a
-/// prepared statement when the generic plan looks no dearer: planned without
-/// the binds, from average row counts. The keyset predicate is a row-value
+/// The plans the server's connections use (`force_generic_plan`): planned
+/// once without the binds, from average row counts. The keyset predicate is a row-value
 /// comparison so that these, too, are ordered index range scans (with
 /// `a < x OR (a = x AND b < y)` the membership lists after a cursor became a
 /// bitmap scan of all the user's rows plus a sort).
