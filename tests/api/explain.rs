@@ -709,14 +709,26 @@ fn uncached_favorite_writes(
     recorder.uncached(&queries)
 }
 
-#[test]
-fn favorite_writes_are_prepared_statements_postgres() {
-    let database = TestDatabase::create(Backend::Postgres);
-    let setup = Conn::Pg(PgConnection::establish(&database.url).expect("connect"));
+/// Opens two connections to a fresh database of `backend`, the second
+/// instrumented, and checks the favorite writes on them.
+fn assert_favorite_writes_prepared(backend: Backend) {
+    let database = TestDatabase::create(backend);
     let recorder = Recorder::default();
-    let mut pg = PgConnection::establish(&database.url).expect("connect");
-    pg.set_instrumentation(recorder.instrument());
-    let uncached = uncached_favorite_writes(setup, Conn::Pg(pg), &recorder);
+    let (setup, instrumented) = match backend {
+        Backend::Postgres => {
+            let setup = PgConnection::establish(&database.url).expect("connect");
+            let mut pg = PgConnection::establish(&database.url).expect("connect");
+            pg.set_instrumentation(recorder.instrument());
+            (Conn::Pg(setup), Conn::Pg(pg))
+        }
+        Backend::Sqlite => {
+            let setup = SqliteConnection::establish(&database.url).expect("open");
+            let mut sqlite = SqliteConnection::establish(&database.url).expect("open");
+            sqlite.set_instrumentation(recorder.instrument());
+            (Conn::Sqlite(setup), Conn::Sqlite(sqlite))
+        }
+    };
+    let uncached = uncached_favorite_writes(setup, instrumented, &recorder);
     assert!(
         uncached.is_empty(),
         "not prepared statements:\n{}",
@@ -725,16 +737,11 @@ fn favorite_writes_are_prepared_statements_postgres() {
 }
 
 #[test]
+fn favorite_writes_are_prepared_statements_postgres() {
+    assert_favorite_writes_prepared(Backend::Postgres);
+}
+
+#[test]
 fn favorite_writes_are_prepared_statements_sqlite() {
-    let database = TestDatabase::create(Backend::Sqlite);
-    let setup = Conn::Sqlite(SqliteConnection::establish(&database.url).expect("open"));
-    let recorder = Recorder::default();
-    let mut sqlite = SqliteConnection::establish(&database.url).expect("open");
-    sqlite.set_instrumentation(recorder.instrument());
-    let uncached = uncached_favorite_writes(setup, Conn::Sqlite(sqlite), &recorder);
-    assert!(
-        uncached.is_empty(),
-        "not prepared statements:\n{}",
-        uncached.join("\n")
-    );
+    assert_favorite_writes_prepared(Backend::Sqlite);
 }
