@@ -44,8 +44,10 @@ pub struct Added {
 /// `favorites_count`, or `None` when the interview does not exist.
 ///
 /// PostgreSQL: `SELECT … FOR NO KEY UPDATE`, which serialises favorite writes
-/// on one interview but not the foreign-key checks of other inserts. SQLite:
-/// the write transaction is `BEGIN IMMEDIATE`, so the database is already ours.
+/// on one interview but not the foreign-key checks of other inserts (the
+/// `favorite_*` functions take the same lock; the writes below reach this
+/// only on SQLite, but it stays right for both). SQLite: the write
+/// transaction is `BEGIN IMMEDIATE`, so the database is already ours.
 fn lock_interview(conn: &mut Conn, interview_id: i64) -> QueryResult<Option<i64>> {
     let query = interviews::table
         .find(interview_id)
