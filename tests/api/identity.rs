@@ -7,12 +7,14 @@ use std::process::Command;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use favorites::auth::KeyConfig;
+use favorites::db::Backend;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{Options, SECRET, TestApp, assert_problem, now};
+use crate::harness::{Options, SECRET, TestApp, TestDatabase, assert_problem, now};
+use crate::shutdown::Server;
 
 /// A key pair made with `openssl`, and its public half as PEM and as a JWK.
 struct KeyPair {
@@ -357,3 +359,62 @@ both_backends!(
     time_claims_respect_a_small_leeway,
     an_8_kib_token_is_accepted,
 );
+
+/// `GET /api/v1/me` against a real server process.
+async fn me_at(base: &str, token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the server answers")
+        .status()
+}
+
+/// SIGHUP re-reads the JWK Set even when the file looks unchanged: the new
+/// set has the same length and the old modification time, so only the
+/// signal (not the change detection) can load it. Runs the real binary,
+/// which is where the signal handler lives; it waits for the server's own
+/// "JWK Set loaded" log line, not for time to pass.
+#[actix_web::test]
+async fn sighup_reloads_the_jwk_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = KeyPair::generate(dir.path(), Algorithm::EdDSA, "old");
+    let new = KeyPair::generate(dir.path(), Algorithm::EdDSA, "new");
+    let jwks = dir.path().join("jwks.json");
+    write_jwks(&jwks, &[old.with_kid("key-1")]);
+    let before = std::fs::metadata(&jwks).unwrap();
+
+    let database = TestDatabase::create(Backend::Sqlite);
+    let server = Server::start_with(&database.url, &[("JWT_JWKS_FILE", jwks.to_str().unwrap())]);
+    let old_token = old.sign(Some("key-1"), &claims("sighup-old"));
+    let new_token = new.sign(Some("key-2"), &claims("sighup-new"));
+    assert_eq!(me_at(&server.base, &old_token).await, StatusCode::OK);
+    assert_eq!(
+        me_at(&server.base, &new_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Rotate in place, leaving the file's fingerprint as it was.
+    write_jwks(&jwks, &[new.with_kid("key-2")]);
+    assert_eq!(std::fs::metadata(&jwks).unwrap().len(), before.len());
+    std::fs::File::options()
+        .write(true)
+        .open(&jwks)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    assert_eq!(
+        me_at(&server.base, &new_token).await,
+        StatusCode::UNAUTHORIZED,
+        "without the signal the unchanged-looking file is not re-read"
+    );
+
+    server.signal("-HUP");
+    server.wait_for_log("JWK Set loaded");
+    assert_eq!(me_at(&server.base, &new_token).await, StatusCode::OK);
+    assert_eq!(
+        me_at(&server.base, &old_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

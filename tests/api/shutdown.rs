@@ -20,14 +20,20 @@ use crate::harness::{SECRET, TestDatabase, count_in, now, sign};
 
 const IN_FLIGHT: usize = 8;
 
-struct Server {
+/// The real `favorites serve` binary on a free port, with its log lines.
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     log: mpsc::Receiver<String>,
 }
 
 impl Server {
     fn start(database_url: &str) -> Server {
+        Server::start_with(database_url, &[])
+    }
+
+    /// Starts the server with extra environment variables.
+    pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -41,6 +47,7 @@ impl Server {
             .env("DATABASE_POOL_SIZE", "16")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -64,7 +71,7 @@ impl Server {
     }
 
     /// Blocks until the server logs a line containing `needle`.
-    fn wait_for_log(&self, needle: &str) {
+    pub(crate) fn wait_for_log(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -76,7 +83,7 @@ impl Server {
         }
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
