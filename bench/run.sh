@@ -244,7 +244,11 @@ run_wrk() { # scenario seconds
 # SQL under the same plans.
 PG_SESSION_OPTIONS=$(grep -A1 'pub const PG_SESSION_SETTINGS' "$ROOT/src/db/mod.rs" \
   | grep -o 'SET [a-z_]* = [a-z_0-9]*' | sed -E 's/SET ([a-z_]+) = ([a-z_0-9]+)/-c \1=\2/' | paste -sd' ')
-if [ "$BACKEND" = postgres ]; then meta pg_session "$PG_SESSION_OPTIONS"; fi
+if [ "$BACKEND" = postgres ]; then
+  # Without them pgbench would plan differently from the server: refuse.
+  [ -n "$PG_SESSION_OPTIONS" ] || { echo "no SET found in PG_SESSION_SETTINGS (src/db/mod.rs)" >&2; exit 2; }
+  meta pg_session "$PG_SESSION_OPTIONS"
+fi
 run_pgbench() { # scenario
   local scripts
   if [ "$1" = list_deep ]; then scripts=("${DEEP_SCRIPTS[@]}" "${DEEP_DEFINES[@]}"); else scripts=(-f "$BENCH/pgbench/$1.sql"); fi

@@ -266,18 +266,10 @@ pub async fn get_interview(
     let Id(interview_id) = path.into_inner();
     let interview = state
         .run(move |conn| {
-            let missing = || ApiError::not_found("interview", interview_id);
-            match caller.user(conn)? {
-                Some(viewer) => {
-                    let (row, favorited) = repo::find_for_viewer(conn, interview_id, viewer.id)?
-                        .ok_or_else(missing)?;
-                    Ok(Interview::new(row, Some(favorited)))
-                }
-                None => Ok(Interview::new(
-                    repo::find(conn, interview_id)?.ok_or_else(missing)?,
-                    None,
-                )),
-            }
+            let viewer = caller.user(conn)?.map(|viewer| viewer.id);
+            let (row, favorited) = repo::find_for_viewer(conn, interview_id, viewer)?
+                .ok_or_else(|| ApiError::not_found("interview", interview_id))?;
+            Ok(Interview::new(row, favorited))
         })
         .await?;
     Ok(HttpResponse::Ok().json(interview))
@@ -335,13 +327,9 @@ pub async fn update_interview(
                 {
                     repo::update(conn, interview_id, &changes, repository::now())?;
                 }
-                let row = repo::find(conn, interview_id)?
+                let (row, favorited) = repo::find_for_viewer(conn, interview_id, Some(author.id))?
                     .ok_or_else(|| ApiError::not_found("interview", interview_id))?;
-                let flags = favorited_flags(conn, Some(&author), &[interview_id])?;
-                Ok(Interview::new(
-                    row,
-                    flags.map(|flags| flags.contains(&interview_id)),
-                ))
+                Ok(Interview::new(row, favorited))
             })
         })
         .await?;

@@ -153,10 +153,12 @@ impl JwksFile {
         }
         match read_jwks(&self.path) {
             Ok(keys) => {
-                tracing::info!(path = %self.path.display(), keys = keys.len(), "JWK Set loaded");
+                let count = keys.len();
                 if let Ok(mut current) = self.keys.write() {
                     *current = (stamp, keys);
                 }
+                // Logged once the keys are in use, so the line can be waited for.
+                tracing::info!(path = %self.path.display(), keys = count, "JWK Set loaded");
             }
             Err(error) => tracing::warn!(%error, "JWK Set not reloaded; keeping the keys in use"),
         }

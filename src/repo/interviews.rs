@@ -77,20 +77,32 @@ pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<InterviewWithAuthor>
         .optional()
 }
 
-/// The interview with its author and whether `viewer_id` favorites it, in
-/// one query (a left join on the viewer's favorite); `None` when the
-/// interview does not exist.
+/// The viewer's favorite of each interview row, as a left join on the
+/// through table's primary key; a `NULL` (anonymous) viewer matches nothing.
+#[diesel::dsl::auto_type]
+fn viewers_favorite(viewer_id: Option<i64>) -> _ {
+    favorite_interviews::table.on(favorite_interviews::interview_id
+        .eq(interviews::id)
+        .and(favorite_interviews::user_id.nullable().eq(viewer_id)))
+}
+
+/// Whether the viewer favorites an interview, from the joined row's
+/// `favorite_interviews.user_id`: `None` for an anonymous viewer.
+fn favorited(viewer_id: Option<i64>, favorite: Option<i64>) -> Option<bool> {
+    viewer_id.map(|_| favorite.is_some())
+}
+
+/// The interview with its author and whether `viewer_id` favorites it
+/// (`None` without a viewer), in one query; `None` when the interview does
+/// not exist.
 pub fn find_for_viewer(
     conn: &mut Conn,
     id: i64,
-    viewer_id: i64,
-) -> QueryResult<Option<(InterviewWithAuthor, bool)>> {
-    let viewers_favorite = favorite_interviews::table.on(favorite_interviews::interview_id
-        .eq(interviews::id)
-        .and(favorite_interviews::user_id.eq(viewer_id)));
+    viewer_id: Option<i64>,
+) -> QueryResult<Option<(InterviewWithAuthor, Option<bool>)>> {
     let row = interviews::table
         .inner_join(users::table)
-        .left_join(viewers_favorite)
+        .left_join(viewers_favorite(viewer_id))
         .filter(interviews::id.eq(id))
         .select((
             InterviewRow::as_select(),
@@ -99,7 +111,8 @@ pub fn find_for_viewer(
         ))
         .first::<(InterviewRow, UserRow, Option<i64>)>(conn)
         .optional()?;
-    Ok(row.map(|(interview, author, favorite)| ((interview, author), favorite.is_some())))
+    Ok(row
+        .map(|(interview, author, favorite)| ((interview, author), favorited(viewer_id, favorite))))
 }
 
 /// The author of the interview with this id, or `None` when it does not exist.
@@ -141,12 +154,9 @@ pub fn list(
     viewer_id: Option<i64>,
     page: &PageRequest,
 ) -> QueryResult<Page<(InterviewWithAuthor, Option<bool>)>> {
-    let viewers_favorite = favorite_interviews::table.on(favorite_interviews::interview_id
-        .eq(interviews::id)
-        .and(favorite_interviews::user_id.nullable().eq(viewer_id)));
     let mut query = interviews::table
         .inner_join(users::table)
-        .left_join(viewers_favorite)
+        .left_join(viewers_favorite(viewer_id))
         .select((
             InterviewRow::as_select(),
             UserRow::as_select(),
@@ -164,10 +174,8 @@ pub fn list(
         at: interview.created_at,
         id: interview.id,
     });
-    Ok(page.map(|(interview, author, favorite)| {
-        let favorited = viewer_id.map(|_| favorite.is_some());
-        ((interview, author), favorited)
-    }))
+    Ok(page
+        .map(|(interview, author, favorite)| ((interview, author), favorited(viewer_id, favorite))))
 }
 
 /// Which of `interview_ids` the user has favorited: one indexed query per

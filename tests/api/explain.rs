@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
+use diesel::r2d2::ManageConnection;
 use diesel::sql_types::{BigInt, Text};
-use diesel::{PgConnection, SqliteConnection, sql_query};
-use favorites::db::{self, Backend, Conn};
+use diesel::{PgConnection, sql_query};
+use favorites::db::{self, Backend, Conn, DbConn};
 use favorites::repo::teams::Memberships;
 use favorites::repo::{
     Cursor, Page, PageRequest, favorites as favorites_repo, interviews, teams, users,
@@ -430,6 +431,21 @@ fn plan_problems(node: &Value, problems: &mut Vec<String>) {
     }
 }
 
+/// A connection opened the way the server's pool opens one
+/// ([`db::Manager`]: on PostgreSQL with `PG_SESSION_SETTINGS`), migrated.
+fn connect(url: &str) -> DbConn {
+    let mut conn = db::Manager::new(url).connect().expect("connect");
+    db::run_migrations(&mut conn).expect("migrate");
+    conn
+}
+
+/// [`connect`], recording what the connection sends into `recorder`.
+fn connect_instrumented(url: &str, recorder: &Recorder) -> DbConn {
+    let mut conn = connect(url);
+    conn.set_instrumentation(recorder.instrument());
+    conn
+}
+
 fn pg_execute(conn: &mut PgConnection, sql: &str) {
     sql_query(sql)
         .execute(conn)
@@ -441,9 +457,8 @@ fn pg_execute(conn: &mut PgConnection, sql: &str) {
 /// `mode`; returns the plans with problems, described.
 fn explain_postgres(mode: &str) -> Vec<String> {
     let database = TestDatabase::create(Backend::Postgres);
-    let mut setup = Conn::Pg(PgConnection::establish(&database.url).expect("connect"));
-    db::run_migrations(&mut setup).expect("migrate");
-    let Conn::Pg(setup) = &mut setup else {
+    let mut setup = connect(&database.url);
+    let Conn::Pg(setup) = &mut *setup else {
         unreachable!()
     };
     // Foreign-key checks are the slowest part of seeding; skip them when the
@@ -452,11 +467,9 @@ fn explain_postgres(mode: &str) -> Vec<String> {
     setup.batch_execute(PG_SEED).expect("seed");
 
     let recorder = Recorder::default();
-    let mut pg = PgConnection::establish(&database.url).expect("connect");
-    pg.set_instrumentation(recorder.instrument());
-    let mut conn = Conn::Pg(pg);
+    let mut conn = connect_instrumented(&database.url, &recorder);
     let queries = list_queries(&mut conn, &recorder);
-    let Conn::Pg(pg) = &mut conn else {
+    let Conn::Pg(pg) = &mut *conn else {
         unreachable!()
     };
     let mut failures: Vec<String> = recorder
@@ -465,9 +478,8 @@ fn explain_postgres(mode: &str) -> Vec<String> {
         .map(|query| format!("not kept as a prepared statement: {query}"))
         .collect();
 
-    // The server's own session settings, then the plan mode under test.
-    pg.batch_execute(db::PG_SESSION_SETTINGS)
-        .expect("the server's session settings");
+    // The connection has the server's session settings; then the plan mode
+    // under test.
     pg_execute(pg, &format!("SET plan_cache_mode = {mode}"));
     let mut explained = 0;
     for (n, query) in queries.iter().enumerate() {
@@ -599,19 +611,16 @@ fn sqlite_problem(detail: &str) -> bool {
 #[test]
 fn explain_list_queries_sqlite() {
     let database = TestDatabase::create(Backend::Sqlite);
-    let mut setup = Conn::Sqlite(SqliteConnection::establish(&database.url).expect("open"));
-    db::run_migrations(&mut setup).expect("migrate");
-    let Conn::Sqlite(setup) = &mut setup else {
+    let mut setup = connect(&database.url);
+    let Conn::Sqlite(setup) = &mut *setup else {
         unreachable!()
     };
     setup.batch_execute(SQLITE_SEED).expect("seed");
 
     let recorder = Recorder::default();
-    let mut sqlite = SqliteConnection::establish(&database.url).expect("open");
-    sqlite.set_instrumentation(recorder.instrument());
-    let mut conn = Conn::Sqlite(sqlite);
+    let mut conn = connect_instrumented(&database.url, &recorder);
     let queries = list_queries(&mut conn, &recorder);
-    let Conn::Sqlite(sqlite) = &mut conn else {
+    let Conn::Sqlite(sqlite) = &mut *conn else {
         unreachable!()
     };
 
@@ -659,12 +668,10 @@ fn explain_list_queries_sqlite() {
 /// connection and returns the statements diesel did not keep prepared,
 /// transaction control aside: a favorite write must not make the database
 /// parse and plan anything again.
-fn uncached_favorite_writes(
-    mut setup: Conn,
-    mut instrumented: Conn,
-    recorder: &Recorder,
-) -> Vec<String> {
-    db::run_migrations(&mut setup).expect("migrate");
+fn uncached_favorite_writes(url: &str) -> Vec<String> {
+    let mut setup = connect(url);
+    let recorder = &Recorder::default();
+    let mut instrumented = connect_instrumented(url, recorder);
     let now = favorites::repo::now();
     let author = users::ensure(&mut setup, "explain-author", "Author", now).expect("user");
     let fan = users::ensure(&mut setup, "explain-fan", "Fan", now).expect("user");
@@ -709,26 +716,10 @@ fn uncached_favorite_writes(
     recorder.uncached(&queries)
 }
 
-/// Opens two connections to a fresh database of `backend`, the second
-/// instrumented, and checks the favorite writes on them.
+/// Checks the favorite writes on a fresh database of `backend`.
 fn assert_favorite_writes_prepared(backend: Backend) {
     let database = TestDatabase::create(backend);
-    let recorder = Recorder::default();
-    let (setup, instrumented) = match backend {
-        Backend::Postgres => {
-            let setup = PgConnection::establish(&database.url).expect("connect");
-            let mut pg = PgConnection::establish(&database.url).expect("connect");
-            pg.set_instrumentation(recorder.instrument());
-            (Conn::Pg(setup), Conn::Pg(pg))
-        }
-        Backend::Sqlite => {
-            let setup = SqliteConnection::establish(&database.url).expect("open");
-            let mut sqlite = SqliteConnection::establish(&database.url).expect("open");
-            sqlite.set_instrumentation(recorder.instrument());
-            (Conn::Sqlite(setup), Conn::Sqlite(sqlite))
-        }
-    };
-    let uncached = uncached_favorite_writes(setup, instrumented, &recorder);
+    let uncached = uncached_favorite_writes(&database.url);
     assert!(
         uncached.is_empty(),
         "not prepared statements:\n{}",

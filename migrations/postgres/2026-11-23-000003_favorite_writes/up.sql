@@ -16,14 +16,45 @@
 -- row: the count after the write, when the user favorited it (NULL when they
 -- do not), and whether a favorite row was inserted or deleted.
 
+-- The protocol's first and last steps, shared by the three writes.
+
+-- Locks the interview's row for the rest of the transaction (FOR NO KEY
+-- UPDATE: favorite writes on one interview queue, foreign-key checks of
+-- other inserts do not) and returns its favorites_count; NULL when the
+-- interview does not exist.
+CREATE FUNCTION favorite_lock_interview(p_interview_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    current_count bigint;
+BEGIN
+    SELECT i.favorites_count INTO current_count
+    FROM interviews i WHERE i.id = p_interview_id FOR NO KEY UPDATE;
+    RETURN current_count;
+END
+$$;
+
+-- Moves the interview's favorites_count by p_delta; returns the new count.
+CREATE FUNCTION favorite_move_count(p_interview_id bigint, p_delta bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    new_count bigint;
+BEGIN
+    UPDATE interviews i SET favorites_count = i.favorites_count + p_delta
+    WHERE i.id = p_interview_id
+    RETURNING i.favorites_count INTO new_count;
+    RETURN new_count;
+END
+$$;
+
 CREATE FUNCTION favorite_add(p_user_id bigint, p_interview_id bigint, p_now timestamp,
     OUT favorites_count bigint, OUT favorited_at timestamp, OUT changed boolean)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    SELECT i.favorites_count INTO favorites_count
-    FROM interviews i WHERE i.id = p_interview_id FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
+    favorites_count := favorite_lock_interview(p_interview_id);
+    IF favorites_count IS NULL THEN
         RETURN;
     END IF;
     INSERT INTO favorite_interviews (user_id, interview_id, created_at)
@@ -31,9 +62,7 @@ BEGIN
     ON CONFLICT DO NOTHING;
     changed := FOUND;
     IF changed THEN
-        UPDATE interviews i SET favorites_count = i.favorites_count + 1
-        WHERE i.id = p_interview_id
-        RETURNING i.favorites_count INTO favorites_count;
+        favorites_count := favorite_move_count(p_interview_id, 1);
         favorited_at := p_now;
     ELSE
         SELECT f.created_at INTO favorited_at
@@ -49,18 +78,15 @@ CREATE FUNCTION favorite_remove(p_user_id bigint, p_interview_id bigint,
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    SELECT i.favorites_count INTO favorites_count
-    FROM interviews i WHERE i.id = p_interview_id FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
+    favorites_count := favorite_lock_interview(p_interview_id);
+    IF favorites_count IS NULL THEN
         RETURN;
     END IF;
     DELETE FROM favorite_interviews f
     WHERE f.user_id = p_user_id AND f.interview_id = p_interview_id;
     changed := FOUND;
     IF changed THEN
-        UPDATE interviews i SET favorites_count = i.favorites_count - 1
-        WHERE i.id = p_interview_id
-        RETURNING i.favorites_count INTO favorites_count;
+        favorites_count := favorite_move_count(p_interview_id, -1);
     END IF;
     favorited_at := NULL;
     RETURN NEXT;
@@ -72,25 +98,20 @@ CREATE FUNCTION favorite_toggle(p_user_id bigint, p_interview_id bigint, p_now t
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM 1 FROM interviews i WHERE i.id = p_interview_id FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
+    IF favorite_lock_interview(p_interview_id) IS NULL THEN
         RETURN;
     END IF;
     DELETE FROM favorite_interviews f
     WHERE f.user_id = p_user_id AND f.interview_id = p_interview_id;
     IF FOUND THEN
-        UPDATE interviews i SET favorites_count = i.favorites_count - 1
-        WHERE i.id = p_interview_id
-        RETURNING i.favorites_count INTO favorites_count;
+        favorites_count := favorite_move_count(p_interview_id, -1);
         favorited_at := NULL;
     ELSE
         -- With the interview locked nobody else can insert this pair.
         INSERT INTO favorite_interviews (user_id, interview_id, created_at)
         VALUES (p_user_id, p_interview_id, p_now)
         ON CONFLICT DO NOTHING;
-        UPDATE interviews i SET favorites_count = i.favorites_count + 1
-        WHERE i.id = p_interview_id
-        RETURNING i.favorites_count INTO favorites_count;
+        favorites_count := favorite_move_count(p_interview_id, 1);
         favorited_at := p_now;
     END IF;
     changed := true;
