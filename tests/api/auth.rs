@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{Reply, SECRET, TestApp, assert_problem_reply, now, sign};
+use crate::harness::{Reply, SECRET, TestApp, now, sign};
 
 const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer error="invalid_token""#;
 
@@ -103,7 +103,7 @@ fn assert_invalid_token(reply: &Reply, case: &str) {
         "{case}: {}",
         reply.body
     );
-    assert_problem_reply(reply, 401, "invalid_token");
+    reply.assert_problem(401, "invalid_token");
     assert_eq!(
         reply.header("www-authenticate"),
         INVALID_TOKEN_CHALLENGE,
@@ -113,8 +113,8 @@ fn assert_invalid_token(reply: &Reply, case: &str) {
 
 async fn me_without_a_token_is_401_unauthorized(app: TestApp) {
     let before = app.snapshot();
-    let reply = app.exchange(Method::GET, "/api/v1/me", None, None).await;
-    assert_problem_reply(&reply, 401, "unauthorized");
+    let reply = app.get("/api/v1/me", None).await;
+    reply.assert_problem(401, "unauthorized");
     assert_eq!(reply.header("www-authenticate"), "Bearer");
     assert_eq!(app.snapshot(), before);
 }
@@ -163,25 +163,30 @@ async fn bad_tokens_never_fall_back_to_anonymous(app: TestApp) {
 
 async fn small_clock_skew_is_tolerated(app: TestApp) {
     let recently_expired = sign(&json!({"sub": "skewed-exp", "exp": now() - 10}));
-    let (status, body) = app.get("/api/v1/me", Some(&recently_expired)).await;
+    let reply = app.get("/api/v1/me", Some(&recently_expired)).await;
     assert_eq!(
-        status,
+        reply.status,
         StatusCode::OK,
-        "exp 10 s ago is within the leeway: {body}"
+        "exp 10 s ago is within the leeway: {}",
+        reply.body
     );
     let almost_valid = sign(&json!({"sub": "skewed-nbf", "exp": now() + 3600, "nbf": now() + 10}));
-    let (status, body) = app.get("/api/v1/me", Some(&almost_valid)).await;
+    let reply = app.get("/api/v1/me", Some(&almost_valid)).await;
     assert_eq!(
-        status,
+        reply.status,
         StatusCode::OK,
-        "nbf 10 s ahead is within the leeway: {body}"
+        "nbf 10 s ahead is within the leeway: {}",
+        reply.body
     );
 }
 
 async fn me_returns_the_callers_user(app: TestApp) {
     let token = app.token("alice");
-    let (status, me) = app.get("/api/v1/me", Some(&token)).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
+    let me = app
+        .get("/api/v1/me", Some(&token))
+        .await
+        .assert_status(200)
+        .body;
     let keys: Vec<&str> = me.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 3, "{me}");
     assert!(me["id"].as_i64().unwrap() > 0, "{me}");
@@ -192,7 +197,7 @@ async fn me_returns_the_callers_user(app: TestApp) {
         "{me}"
     );
 
-    let (_, again) = app.get("/api/v1/me", Some(&token)).await;
+    let again = app.get("/api/v1/me", Some(&token)).await.body;
     assert_eq!(again, me, "the same user on every request");
     assert_eq!(app.count("SELECT count(*) AS n FROM users"), 1);
 }
@@ -201,8 +206,11 @@ async fn a_sub_of_255_characters_is_accepted(app: TestApp) {
     // Characters, not bytes: `é` is two bytes in UTF-8.
     for sub in ["s".repeat(255), "é".repeat(255)] {
         let token = sign(&json!({"sub": sub, "exp": now() + 3600}));
-        let (status, me) = app.get("/api/v1/me", Some(&token)).await;
-        assert_eq!(status, StatusCode::OK, "{me}");
+        let me = app
+            .get("/api/v1/me", Some(&token))
+            .await
+            .assert_status(200)
+            .body;
         assert_eq!(me["name"], sub.as_str());
     }
     assert_eq!(app.count("SELECT count(*) AS n FROM users"), 2);
@@ -233,20 +241,27 @@ async fn display_name_comes_from_the_claims(app: TestApp) {
         (json!({"sub": "u3", "exp": exp}), "u3"),
     ];
     for (claims, expected) in cases {
-        let (status, me) = app.get("/api/v1/me", Some(&sign(&claims))).await;
-        assert_eq!(status, StatusCode::OK, "{claims}: {me}");
+        let reply = app.get("/api/v1/me", Some(&sign(&claims))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{claims}: {}", reply.body);
+        let me = reply.body;
         assert_eq!(me["name"], expected, "{claims}");
     }
     // A name claim that is not a string is no name; the request still works.
     let odd = sign(&json!({"sub": "u4", "exp": exp, "name": 42, "preferred_username": "linus"}));
-    let (status, me) = app.get("/api/v1/me", Some(&odd)).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
+    let me = app
+        .get("/api/v1/me", Some(&odd))
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(me["name"], "linus");
     // Names that cannot be stored (over 255 characters, NUL) are no names either.
     for (sub, name) in [("u5", "n".repeat(256)), ("u6", "nul\u{0}name".to_owned())] {
         let token = sign(&json!({"sub": sub, "exp": exp, "name": name}));
-        let (status, me) = app.get("/api/v1/me", Some(&token)).await;
-        assert_eq!(status, StatusCode::OK, "{me}");
+        let me = app
+            .get("/api/v1/me", Some(&token))
+            .await
+            .assert_status(200)
+            .body;
         assert_eq!(me["name"], sub);
     }
 }
@@ -257,9 +272,12 @@ async fn display_name_is_set_once(app: TestApp) {
     let later = sign(
         &json!({"sub": "ada", "exp": exp, "name": "Someone Else", "preferred_username": "else"}),
     );
-    let (_, created) = app.get("/api/v1/me", Some(&first)).await;
-    let (status, me) = app.get("/api/v1/me", Some(&later)).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
+    let created = app.get("/api/v1/me", Some(&first)).await.body;
+    let me = app
+        .get("/api/v1/me", Some(&later))
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(
         me, created,
         "the name (and everything else) is set at creation only"
@@ -270,8 +288,9 @@ async fn display_name_is_set_once(app: TestApp) {
 
 async fn any_valid_request_creates_the_user(app: TestApp) {
     let reader = app.token("reader");
-    let (status, _) = app.get("/api/v1/interviews", Some(&reader)).await;
-    assert_eq!(status, StatusCode::OK);
+    app.get("/api/v1/interviews", Some(&reader))
+        .await
+        .assert_status(200);
     assert_eq!(
         app.count("SELECT count(*) AS n FROM users WHERE subject = 'reader'"),
         1,
@@ -280,10 +299,9 @@ async fn any_valid_request_creates_the_user(app: TestApp) {
 
     let reader_id = app.user_id(&reader).await;
     let visitor = app.token("visitor");
-    let (status, _) = app
-        .get(&format!("/api/v1/users/{reader_id}"), Some(&visitor))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.get(&format!("/api/v1/users/{reader_id}"), Some(&visitor))
+        .await
+        .assert_status(200);
     assert_eq!(
         app.count("SELECT count(*) AS n FROM users WHERE subject = 'visitor'"),
         1,
@@ -293,18 +311,19 @@ async fn any_valid_request_creates_the_user(app: TestApp) {
 
 async fn users_by_id(app: TestApp) {
     let token = app.token("alice");
-    let (_, me) = app.get("/api/v1/me", Some(&token)).await;
+    let me = app.get("/api/v1/me", Some(&token)).await.body;
     let id = me["id"].as_i64().unwrap();
-    let (status, user) = app.get(&format!("/api/v1/users/{id}"), None).await;
-    assert_eq!(status, StatusCode::OK, "{user}");
+    let user = app
+        .get(&format!("/api/v1/users/{id}"), None)
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(user, me);
 
     let before = app.snapshot();
     let missing = id + 1000;
-    let reply = app
-        .exchange(Method::GET, &format!("/api/v1/users/{missing}"), None, None)
-        .await;
-    assert_problem_reply(&reply, 404, "not_found");
+    let reply = app.get(&format!("/api/v1/users/{missing}"), None).await;
+    reply.assert_problem(404, "not_found");
     assert_eq!(
         reply.body["detail"],
         format!("user {missing} does not exist")

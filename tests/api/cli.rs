@@ -8,7 +8,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
-use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::both_backends;
@@ -221,8 +220,7 @@ async fn migrate_creates_the_tables(app: TestApp) {
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(app.snapshot(), before);
-    let (status, _) = app.get("/api/v1/interviews", None).await;
-    assert_eq!(status, StatusCode::OK);
+    app.get("/api/v1/interviews", None).await.assert_status(200);
 }
 
 #[test]
@@ -303,8 +301,11 @@ async fn a_minted_token_is_accepted_by_the_server(app: TestApp) {
     let token = run.stdout.trim();
     assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
 
-    let (status, me) = app.get("/api/v1/me", Some(token)).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
+    let me = app
+        .get("/api/v1/me", Some(token))
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(me["name"], "Cli User");
     assert_eq!(
         app.count("SELECT count(*) AS n FROM users WHERE subject = 'cli-user'"),

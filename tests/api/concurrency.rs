@@ -1,11 +1,10 @@
 //! The SPEC's invariants under concurrent requests, through real HTTP on a
 //! real port, checked with SQL.
 
-use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 
 use crate::both_backends;
-use crate::harness::TestApp;
+use crate::harness::{TestApp, assert_one_created};
 
 fn rows_equal_counts(app: &TestApp) {
     app.assert_counter_matches_rows(
@@ -22,25 +21,10 @@ async fn concurrent_puts_make_one_row(app: TestApp) {
     let id = app.interview(&author, "Hot").await;
     app.user_id(&fan).await;
     let path = format!("/api/v1/favorites/{id}");
-    let responses =
-        join_all((0..32).map(|_| app.request(Method::PUT, &path, Some(&fan)).send())).await;
-    let statuses: Vec<StatusCode> = responses
-        .into_iter()
-        .map(|response| response.unwrap().status())
-        .collect();
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
-        31,
-        "{statuses:?}"
-    );
+    let replies = app
+        .send_all((0..32).map(|_| app.request(Method::PUT, &path, Some(&fan))))
+        .await;
+    assert_one_created(&replies);
     assert_eq!(
         app.count("SELECT count(*) AS n FROM favorite_interviews"),
         1
@@ -59,13 +43,10 @@ async fn toggle_parity(app: &TestApp, toggles: usize) {
     let id = app.interview(&author, "Toggled").await;
     app.user_id(&fan).await;
     let path = format!("/api/v1/favorites/{id}/toggle");
-    let responses =
-        join_all((0..toggles).map(|_| app.request(Method::POST, &path, Some(&fan)).send())).await;
-    assert!(
-        responses
-            .into_iter()
-            .all(|response| response.unwrap().status() == StatusCode::OK)
-    );
+    let replies = app
+        .send_all((0..toggles).map(|_| app.request(Method::POST, &path, Some(&fan))))
+        .await;
+    assert!(replies.iter().all(|reply| reply.status == StatusCode::OK));
     let rows = app.count(&format!(
         "SELECT count(*) AS n FROM favorite_interviews WHERE interview_id = {id}"
     ));
@@ -86,16 +67,17 @@ async fn fifty_users_favorite_one_interview(app: TestApp) {
     let id = app.interview(&author, "Popular").await;
     let tokens: Vec<String> = (0..50).map(|i| app.token(&format!("user-{i}"))).collect();
     let path = format!("/api/v1/favorites/{id}");
-    let responses = join_all(
-        tokens
-            .iter()
-            .map(|token| app.request(Method::PUT, &path, Some(token)).send()),
-    )
-    .await;
+    let replies = app
+        .send_all(
+            tokens
+                .iter()
+                .map(|token| app.request(Method::PUT, &path, Some(token))),
+        )
+        .await;
     assert!(
-        responses
-            .into_iter()
-            .all(|response| response.unwrap().status() == StatusCode::CREATED)
+        replies
+            .iter()
+            .all(|reply| reply.status == StatusCode::CREATED)
     );
     assert_eq!(
         app.count(&format!(
@@ -116,8 +98,7 @@ async fn fifty_users_favorite_one_interview(app: TestApp) {
     let mut seen = Vec::new();
     let mut next = Some(format!("/api/v1/interviews/{id}/favorited-by?limit=100"));
     while let Some(page) = next.take() {
-        let (status, body) = app.get(&page, None).await;
-        assert_eq!(status, StatusCode::OK);
+        let body = app.get(&page, None).await.assert_status(200).body;
         seen.extend(
             body["items"]
                 .as_array()
@@ -153,16 +134,12 @@ async fn mixed_writes_keep_counts_exact(app: TestApp) {
                     1 => (Method::DELETE, format!("/api/v1/favorites/{id}")),
                     _ => (Method::POST, format!("/api/v1/favorites/{id}/toggle")),
                 };
-                requests.push(app.request(method, &path, Some(token)).send());
+                requests.push(app.request(method, &path, Some(token)));
             }
         }
     }
-    let responses = join_all(requests).await;
-    assert!(
-        responses
-            .into_iter()
-            .all(|response| response.unwrap().status().is_success())
-    );
+    let replies = app.send_all(requests).await;
+    assert!(replies.iter().all(|reply| reply.status.is_success()));
     rows_equal_counts(&app);
 }
 

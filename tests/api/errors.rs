@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::harness::{Options, Reply, TestApp, assert_problem_reply, now, sign};
+use crate::harness::{Options, Reply, TestApp, now, sign};
 use favorites::db::Backend;
 
 /// Every route with an id in its path: method, path with `{}` for the id,
@@ -62,7 +62,7 @@ async fn malformed_ids_are_400_invalid_path(app: TestApp) {
                 "{method} {path}: {}",
                 reply.body
             );
-            assert_problem_reply(&reply, 400, "invalid_path");
+            reply.assert_problem(400, "invalid_path");
         }
     }
     assert_eq!(app.snapshot(), counts);
@@ -81,7 +81,7 @@ async fn the_largest_id_is_well_formed(app: TestApp) {
             "{method} {path}: {}",
             reply.body
         );
-        assert_problem_reply(&reply, 404, "not_found");
+        reply.assert_problem(404, "not_found");
     }
     assert_eq!(app.snapshot(), counts);
 }
@@ -98,11 +98,11 @@ async fn authentication_is_checked_before_the_path(app: TestApp) {
                 "{method} {path}: {}",
                 reply.body
             );
-            assert_problem_reply(&reply, 401, "unauthorized");
+            reply.assert_problem(401, "unauthorized");
             assert_eq!(reply.header("www-authenticate"), "Bearer");
         } else {
             let reply = send(&app, method.clone(), &path, None).await;
-            assert_problem_reply(&reply, 400, "invalid_path");
+            reply.assert_problem(400, "invalid_path");
         }
         let reply = send(&app, method.clone(), &path, Some(&invalid)).await;
         assert_eq!(
@@ -111,7 +111,7 @@ async fn authentication_is_checked_before_the_path(app: TestApp) {
             "{method} {path} with an expired token: {}",
             reply.body
         );
-        assert_problem_reply(&reply, 401, "invalid_token");
+        reply.assert_problem(401, "invalid_token");
     }
     assert_eq!(app.snapshot(), [0, 0, 0]);
 }
@@ -127,7 +127,7 @@ async fn the_path_is_checked_before_the_body(app: TestApp) {
                 .body("{oops"),
         )
         .await;
-    assert_problem_reply(&reply, 400, "invalid_path");
+    reply.assert_problem(400, "invalid_path");
     assert_eq!(app.snapshot(), counts);
 }
 
@@ -142,14 +142,14 @@ async fn unknown_routes_are_404(app: TestApp) {
         "/",
     ] {
         for token in [None, Some(token.as_str())] {
-            let reply = app.exchange(Method::GET, path, token, None).await;
+            let reply = app.get(path, token).await;
             assert_eq!(
                 reply.status,
                 StatusCode::NOT_FOUND,
                 "{path}: {}",
                 reply.body
             );
-            assert_problem_reply(&reply, 404, "not_found");
+            reply.assert_problem(404, "not_found");
         }
     }
 }
@@ -173,14 +173,14 @@ async fn wrong_methods_are_405_with_allow(app: TestApp) {
     ];
     for (method, path, allowed) in cases {
         for token in [None, Some(token.as_str())] {
-            let reply = app.exchange(method.clone(), path, token, None).await;
+            let reply = app.call(method.clone(), path, token, None).await;
             assert_eq!(
                 reply.status,
                 StatusCode::METHOD_NOT_ALLOWED,
                 "{method} {path}: {}",
                 reply.body
             );
-            assert_problem_reply(&reply, 405, "method_not_allowed");
+            reply.assert_problem(405, "method_not_allowed");
             let allow: BTreeSet<&str> = reply.header("allow").split(',').map(str::trim).collect();
             assert_eq!(allow, allowed.iter().copied().collect(), "{method} {path}");
         }
@@ -265,10 +265,8 @@ async fn other_request_ids_are_replaced(app: TestApp) {
 }
 
 async fn health_endpoints_answer_200(app: TestApp) {
-    let (status, body) = app.get("/healthz", None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app.get("/readyz", None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    app.get("/healthz", None).await.assert_status(200);
+    app.get("/readyz", None).await.assert_status(200);
 }
 
 /// A database URL of this backend that nothing answers, and what keeps it dead.
@@ -298,11 +296,12 @@ async fn an_unreachable_database_is_503(app: TestApp) {
     )
     .await;
 
-    let (status, body) = dead.get("/healthz", None).await;
+    let reply = dead.get("/healthz", None).await;
     assert_eq!(
-        status,
+        reply.status,
         StatusCode::OK,
-        "liveness does not need the database: {body}"
+        "liveness does not need the database: {}",
+        reply.body
     );
     let token = dead.token("caller");
     for (method, path, token) in [
@@ -312,14 +311,14 @@ async fn an_unreachable_database_is_503(app: TestApp) {
         (Method::POST, "/api/v1/interviews", Some(token.as_str())),
     ] {
         let body = (method == Method::POST).then(|| json!({"title": "x"}));
-        let reply = dead.exchange(method.clone(), path, token, body).await;
+        let reply = dead.call(method.clone(), path, token, body).await;
         assert_eq!(
             reply.status,
             StatusCode::SERVICE_UNAVAILABLE,
             "{method} {path}: {}",
             reply.body
         );
-        assert_problem_reply(&reply, 503, "unavailable");
+        reply.assert_problem(503, "unavailable");
         assert!(is_valid_request_id(reply.header("x-request-id")));
     }
 }

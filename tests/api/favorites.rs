@@ -1,10 +1,10 @@
 //! The favorites relation over HTTP: put, delete, state, toggle, and both lists.
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::harness::{TestApp, assert_problem};
+use crate::harness::TestApp;
 
 async fn put_is_idempotent_201_then_200(app: TestApp) {
     let author = app.token("author");
@@ -12,14 +12,12 @@ async fn put_is_idempotent_201_then_200(app: TestApp) {
     let id = app.interview(&author, "Onsite").await;
     let path = format!("/api/v1/favorites/{id}");
 
-    let response = app
-        .request(Method::PUT, &path, Some(&fan))
-        .send()
+    let reply = app
+        .call(Method::PUT, &path, Some(&fan), None)
         .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    assert_eq!(response.headers()["location"], path.as_str());
-    let first: Value = response.json().await.unwrap();
+        .assert_status(201);
+    assert_eq!(reply.header("location"), path.as_str());
+    let first = reply.body;
     assert_eq!(first["interview_id"], id);
     assert_eq!(first["favorited"], true);
     assert_eq!(first["favorites_count"], 1);
@@ -28,8 +26,11 @@ async fn put_is_idempotent_201_then_200(app: TestApp) {
         "{first}"
     );
 
-    let (status, second) = app.call(Method::PUT, &path, Some(&fan), None).await;
-    assert_eq!(status, StatusCode::OK);
+    let second = app
+        .call(Method::PUT, &path, Some(&fan), None)
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(
         second, first,
         "a repeated PUT changes nothing, not even favorited_at"
@@ -55,8 +56,11 @@ async fn delete_is_idempotent(app: TestApp) {
     app.call(Method::PUT, &path, Some(&author), None).await;
 
     for _ in 0..2 {
-        let (status, body) = app.call(Method::DELETE, &path, Some(&fan), None).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        let body = app
+            .call(Method::DELETE, &path, Some(&fan), None)
+            .await
+            .assert_status(200)
+            .body;
         assert_eq!(body["favorited"], false);
         assert_eq!(body["favorited_at"], Value::Null);
         assert_eq!(
@@ -76,16 +80,15 @@ async fn state_reads_the_callers_relation(app: TestApp) {
     let id = app.interview(&author, "Onsite").await;
     let path = format!("/api/v1/favorites/{id}");
 
-    let (status, before) = app.get(&path, Some(&fan)).await;
-    assert_eq!(status, StatusCode::OK);
+    let before = app.get(&path, Some(&fan)).await.assert_status(200).body;
     assert_eq!(before["favorited"], false);
     assert_eq!(before["favorited_at"], Value::Null);
     assert_eq!(before["favorites_count"], 0);
 
-    let (_, put) = app.call(Method::PUT, &path, Some(&fan), None).await;
-    let (_, after) = app.get(&path, Some(&fan)).await;
+    let put = app.call(Method::PUT, &path, Some(&fan), None).await.body;
+    let after = app.get(&path, Some(&fan)).await.body;
     assert_eq!(after, put);
-    let (_, authors_view) = app.get(&path, Some(&author)).await;
+    let authors_view = app.get(&path, Some(&author)).await.body;
     assert_eq!(authors_view["favorited"], false);
     assert_eq!(authors_view["favorites_count"], 1);
 }
@@ -96,19 +99,22 @@ async fn toggle_flips_and_counts(app: TestApp) {
     let id = app.interview(&author, "Onsite").await;
     let path = format!("/api/v1/favorites/{id}/toggle");
 
-    let (status, on) = app.call(Method::POST, &path, Some(&fan), None).await;
-    assert_eq!(status, StatusCode::OK);
+    let on = app
+        .call(Method::POST, &path, Some(&fan), None)
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(
         (on["favorited"].clone(), on["favorites_count"].clone()),
         (Value::Bool(true), 1.into())
     );
-    let (_, off) = app.call(Method::POST, &path, Some(&fan), None).await;
+    let off = app.call(Method::POST, &path, Some(&fan), None).await.body;
     assert_eq!(
         (off["favorited"].clone(), off["favorites_count"].clone()),
         (Value::Bool(false), 0.into())
     );
     assert_eq!(off["favorited_at"], Value::Null);
-    let (_, on_again) = app.call(Method::POST, &path, Some(&fan), None).await;
+    let on_again = app.call(Method::POST, &path, Some(&fan), None).await.body;
     assert_eq!(on_again["favorited"], true);
     assert_eq!(
         app.count("SELECT count(*) AS n FROM favorite_interviews"),
@@ -127,8 +133,9 @@ async fn writes_on_a_missing_interview_are_404(app: TestApp) {
         (Method::GET, "/api/v1/interviews/999/favorited-by"),
         (Method::GET, "/api/v1/users/999/favorites"),
     ] {
-        let (status, body) = app.call(method.clone(), path, Some(&fan), None).await;
-        assert_problem(status, &body, 404, "not_found");
+        let reply = app.call(method.clone(), path, Some(&fan), None).await;
+        reply.assert_problem(404, "not_found");
+        let body = &reply.body;
         assert!(
             body["detail"]
                 .as_str()
@@ -153,18 +160,13 @@ async fn writes_need_a_token(app: TestApp) {
         (Method::POST, format!("/api/v1/favorites/{id}/toggle")),
         (Method::GET, "/api/v1/favorites".to_owned()),
     ] {
-        let response = app
-            .request(method.clone(), &path, None)
-            .send()
-            .await
-            .unwrap();
+        let reply = app.call(method.clone(), &path, None, None).await;
         assert_eq!(
-            response.headers()["www-authenticate"],
+            reply.header("www-authenticate"),
             "Bearer",
             "{method} {path}"
         );
-        let (status, body) = crate::harness::read(response).await;
-        assert_problem(status, &body, 401, "unauthorized");
+        reply.assert_problem(401, "unauthorized");
     }
     assert_eq!(app.snapshot(), before);
 }
@@ -198,8 +200,11 @@ async fn lists_show_both_sides_newest_first(app: TestApp) {
     )
     .await;
 
-    let (status, mine) = app.get("/api/v1/favorites", Some(&ada)).await;
-    assert_eq!(status, StatusCode::OK);
+    let mine = app
+        .get("/api/v1/favorites", Some(&ada))
+        .await
+        .assert_status(200)
+        .body;
     let titles: Vec<&str> = mine["items"]
         .as_array()
         .unwrap()
@@ -218,13 +223,15 @@ async fn lists_show_both_sides_newest_first(app: TestApp) {
     assert_eq!(mine["next_cursor"], Value::Null);
 
     // Ada's list as others see it: `favorited` is the viewer's own state.
-    let (_, anonymous) = app
+    let anonymous = app
         .get(&format!("/api/v1/users/{ada_id}/favorites"), None)
-        .await;
+        .await
+        .body;
     assert_eq!(anonymous["items"][0]["interview"]["favorited"], Value::Null);
-    let (_, as_bob) = app
+    let as_bob = app
         .get(&format!("/api/v1/users/{ada_id}/favorites"), Some(&bob))
-        .await;
+        .await
+        .body;
     let bob_flags: Vec<&Value> = as_bob["items"]
         .as_array()
         .unwrap()
@@ -233,10 +240,11 @@ async fn lists_show_both_sides_newest_first(app: TestApp) {
         .collect();
     assert_eq!(bob_flags, [&Value::Bool(false), &Value::Bool(true)]);
 
-    let (status, fans) = app
+    let fans = app
         .get(&format!("/api/v1/interviews/{first}/favorited-by"), None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
+        .await
+        .assert_status(200)
+        .body;
     let fan_ids: Vec<i64> = fans["items"]
         .as_array()
         .unwrap()
@@ -246,12 +254,13 @@ async fn lists_show_both_sides_newest_first(app: TestApp) {
     assert_eq!(fan_ids, [bob_id, ada_id], "newest favorite first");
     assert!(fans["items"][0]["favorited_at"].is_string());
 
-    let (_, nobody) = app
+    let nobody = app
         .get(
             &format!("/api/v1/users/{}/favorites", app.user_id(&author).await),
             None,
         )
-        .await;
+        .await
+        .body;
     assert_eq!(nobody["items"], serde_json::json!([]));
 }
 
@@ -269,15 +278,14 @@ async fn deleting_an_interview_takes_its_favorites(app: TestApp) {
         )
         .await;
     }
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/interviews/{doomed}"),
-            Some(&author),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/interviews/{doomed}"),
+        Some(&author),
+        None,
+    )
+    .await
+    .assert_status(204);
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) AS n FROM favorite_interviews WHERE interview_id = {doomed}"
@@ -288,24 +296,23 @@ async fn deleting_an_interview_takes_its_favorites(app: TestApp) {
         app.count("SELECT count(*) AS n FROM favorite_interviews"),
         1
     );
-    let (_, mine) = app.get("/api/v1/favorites", Some(&fan)).await;
+    let mine = app.get("/api/v1/favorites", Some(&fan)).await.body;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
     assert_eq!(mine["items"][0]["interview"]["id"], kept);
-    let (status, body) = app
-        .get(&format!("/api/v1/favorites/{doomed}"), Some(&fan))
-        .await;
-    assert_problem(status, &body, 404, "not_found");
+    app.get(&format!("/api/v1/favorites/{doomed}"), Some(&fan))
+        .await
+        .assert_problem(404, "not_found");
     // Who favorites it: 404 once it is gone, an empty page while it exists
     // with nobody (the server checks existence only for an empty page).
-    let (status, body) = app
-        .get(&format!("/api/v1/interviews/{doomed}/favorited-by"), None)
-        .await;
-    assert_problem(status, &body, 404, "not_found");
+    app.get(&format!("/api/v1/interviews/{doomed}/favorited-by"), None)
+        .await
+        .assert_problem(404, "not_found");
     let unloved = app.interview(&author, "Unloved").await;
-    let (status, body) = app
+    let body = app
         .get(&format!("/api/v1/interviews/{unloved}/favorited-by"), None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(body["items"], serde_json::json!([]));
 }
 

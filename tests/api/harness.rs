@@ -369,44 +369,60 @@ impl TestApp {
         }
     }
 
-    /// Sends a request, optionally with a JSON body; returns status and body.
+    /// Sends a request, optionally with a JSON body.
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         token: Option<&str>,
         body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    ) -> Reply {
         let mut builder = self.request(method, path, token);
         if let Some(body) = body {
             builder = builder.json(&body);
         }
-        let response = builder.send().await.expect("the server answers");
-        read(response).await
+        self.send(builder).await
     }
 
-    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
         self.call(Method::GET, path, token, None).await
+    }
+
+    /// Sends a prepared request (custom headers, a raw body, a query).
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
+        Reply::read(builder.send().await.expect("the server answers")).await
+    }
+
+    /// Sends every request at once; the replies come in the same order.
+    pub async fn send_all(
+        &self,
+        requests: impl IntoIterator<Item = reqwest::RequestBuilder>,
+    ) -> Vec<Reply> {
+        futures::future::join_all(requests.into_iter().map(|request| self.send(request))).await
     }
 
     /// Creates an interview by `token`'s user; returns its id.
     pub async fn interview(&self, token: &str, title: &str) -> i64 {
-        let (status, body) = self
+        let body = self
             .call(
                 Method::POST,
                 "/api/v1/interviews",
                 Some(token),
                 Some(json!({"title": title})),
             )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+            .await
+            .assert_status(201)
+            .body;
         body["id"].as_i64().expect("interview id")
     }
 
     /// The id of `token`'s user (creating it).
     pub async fn user_id(&self, token: &str) -> i64 {
-        let (status, body) = self.get("/api/v1/me", Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        let body = self
+            .get("/api/v1/me", Some(token))
+            .await
+            .assert_status(200)
+            .body;
         body["id"].as_i64().expect("user id")
     }
 
@@ -491,37 +507,7 @@ pub fn sign(claims: &Value) -> String {
     .expect("sign a token")
 }
 
-pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let bytes = response.bytes().await.expect("a body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    (status, body)
-}
-
-/// Asserts a problem+json error with this status and code.
-#[track_caller]
-pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
-    assert_eq!(
-        status.as_u16(),
-        expected_status,
-        "unexpected status; body: {body}"
-    );
-    assert_eq!(body["code"], code, "unexpected code; body: {body}");
-    assert_eq!(body["status"], expected_status, "{body}");
-    assert_eq!(body["type"], "about:blank", "{body}");
-    assert!(
-        body["title"].is_string() && body["detail"].is_string(),
-        "{body}"
-    );
-}
-
-// Helpers for tests that look at whole responses (status, headers, body) and
-// at migrations.
+// Helpers for tests of migrations.
 
 impl TestDatabase {
     /// A fresh database with no tables at all (not migrated), for testing
@@ -559,6 +545,24 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads a whole response, for tests that send with a client of their own.
+    pub async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// A header's value as text; panics when it is missing.
     #[track_caller]
     pub fn header(&self, name: &str) -> &str {
@@ -573,49 +577,58 @@ impl Reply {
             .to_str()
             .expect("a text header")
     }
-}
 
-pub async fn read_reply(response: reqwest::Response) -> Reply {
-    let headers = response.headers().clone();
-    let (status, body) = read(response).await;
-    Reply {
-        status,
-        headers,
-        body,
+    /// Asserts the status and hands the reply back, so that it chains:
+    /// `let body = app.get(path, token).await.assert_status(200).body;`
+    #[track_caller]
+    pub fn assert_status(self, expected: u16) -> Reply {
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self
+    }
+
+    /// Asserts a problem+json error with this status and code, served as
+    /// `application/problem+json`.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        let body = &self.body;
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {body}"
+        );
+        assert_eq!(body["code"], code, "unexpected code; body: {body}");
+        assert_eq!(body["status"], status, "{body}");
+        assert_eq!(body["type"], "about:blank", "{body}");
+        assert!(
+            body["title"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
+        assert_eq!(
+            self.header("content-type"),
+            "application/problem+json",
+            "{body}"
+        );
     }
 }
 
-impl TestApp {
-    /// Sends a prepared request; returns status, headers and body.
-    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
-        read_reply(builder.send().await.expect("the server answers")).await
-    }
-
-    /// Like `call`, keeping the response headers.
-    pub async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut builder = self.request(method, path, token);
-        if let Some(body) = body {
-            builder = builder.json(&body);
-        }
-        self.send(builder).await
-    }
-}
-
-/// Asserts a problem+json error with this status and code, served as
-/// `application/problem+json`.
+/// Asserts the replies to one idempotent create sent many times at once:
+/// exactly one `201 Created`, every other `200 OK`.
 #[track_caller]
-pub fn assert_problem_reply(reply: &Reply, expected_status: u16, code: &str) {
-    assert_problem(reply.status, &reply.body, expected_status, code);
+pub fn assert_one_created(replies: &[Reply]) {
+    let statuses: Vec<u16> = replies.iter().map(|reply| reply.status.as_u16()).collect();
     assert_eq!(
-        reply.header("content-type"),
-        "application/problem+json",
-        "{}",
-        reply.body
+        statuses.iter().filter(|status| **status == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|status| **status == 200).count(),
+        statuses.len() - 1,
+        "{statuses:?}"
     );
 }

@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{Options, SECRET, TestApp, TestDatabase, assert_problem, now};
+use crate::harness::{Options, Reply, SECRET, TestApp, TestDatabase, now};
 use crate::shutdown::Server;
 
 /// A key pair made with `openssl`, and its public half as PEM and as a JWK.
@@ -136,7 +136,7 @@ fn write_jwks(path: &Path, keys: &[Value]) {
     std::fs::write(path, serde_json::to_vec(&json!({"keys": keys})).unwrap()).unwrap();
 }
 
-async fn me(app: &TestApp, token: &str) -> (StatusCode, Value) {
+async fn me(app: &TestApp, token: &str) -> Reply {
     app.get("/api/v1/me", Some(token)).await
 }
 
@@ -160,11 +160,17 @@ async fn each_algorithm_is_accepted_from_a_pem_file(app: TestApp) {
             ..KeyConfig::default()
         };
         let server = TestApp::spawn_with(app.backend, options(keys)).await;
-        let (status, body) = me(&server, &pair.sign(None, &claims(&format!("idp|{name}")))).await;
-        assert_eq!(status, StatusCode::OK, "{algorithm:?}: {body}");
-        assert_eq!(body["name"], format!("idp|{name}"));
-        let (status, body) = me(&server, &app.token("hs256-user")).await;
-        assert_problem(status, &body, 401, "invalid_token");
+        let reply = me(&server, &pair.sign(None, &claims(&format!("idp|{name}")))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{algorithm:?}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["name"], format!("idp|{name}"));
+        me(&server, &app.token("hs256-user"))
+            .await
+            .assert_problem(401, "invalid_token");
     }
 }
 
@@ -185,11 +191,13 @@ async fn a_jwk_set_picks_keys_by_kid_and_follows_rotation(app: TestApp) {
     .await;
 
     assert_eq!(
-        me(&server, &rsa.sign(Some("r1"), &claims("a"))).await.0,
+        me(&server, &rsa.sign(Some("r1"), &claims("a")))
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(
-        me(&server, &ec.sign(Some("e1"), &claims("b"))).await.0,
+        me(&server, &ec.sign(Some("e1"), &claims("b"))).await.status,
         StatusCode::OK
     );
     for (why, token) in [
@@ -198,23 +206,30 @@ async fn a_jwk_set_picks_keys_by_kid_and_follows_rotation(app: TestApp) {
         ("kid of another key", rsa.sign(Some("e1"), &claims("a"))),
         ("a key not in the set", ed.sign(Some("d1"), &claims("a"))),
     ] {
-        let (status, body) = me(&server, &token).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
-        assert_eq!(body["code"], "invalid_token", "{why}");
+        let reply = me(&server, &token).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{why}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["code"], "invalid_token", "{why}");
     }
 
     // The identity provider rotates: r1 goes, d1 arrives. No restart.
     write_jwks(&jwks, &[ec.with_kid("e1"), ed.with_kid("d1")]);
-    let (status, body) = me(&server, &ed.sign(Some("d1"), &claims("c"))).await;
+    let reply = me(&server, &ed.sign(Some("d1"), &claims("c"))).await;
     assert_eq!(
-        status,
+        reply.status,
         StatusCode::OK,
-        "the rotated-in key is picked up: {body}"
+        "the rotated-in key is picked up: {}",
+        reply.body
     );
-    let (status, body) = me(&server, &rsa.sign(Some("r1"), &claims("a"))).await;
-    assert_problem(status, &body, 401, "invalid_token");
+    me(&server, &rsa.sign(Some("r1"), &claims("a")))
+        .await
+        .assert_problem(401, "invalid_token");
     assert_eq!(
-        me(&server, &ec.sign(Some("e1"), &claims("b"))).await.0,
+        me(&server, &ec.sign(Some("e1"), &claims("b"))).await.status,
         StatusCode::OK
     );
 }
@@ -256,9 +271,9 @@ async fn none_and_algorithm_confusion_are_rejected(app: TestApp) {
         ),
         ("HS512 with the right secret", hs512),
     ] {
-        let (status, body) = me(&server, &token).await;
-        assert_problem(status, &body, 401, "invalid_token");
-        assert!(body["detail"].is_string(), "{why}");
+        let reply = me(&server, &token).await;
+        reply.assert_problem(401, "invalid_token");
+        assert!(reply.body["detail"].is_string(), "{why}");
     }
     assert_eq!(
         server.count("SELECT count(*) AS n FROM users"),
@@ -266,11 +281,11 @@ async fn none_and_algorithm_confusion_are_rejected(app: TestApp) {
         "no user was created"
     );
     assert_eq!(
-        me(&server, &rsa.sign(None, &claims("alice"))).await.0,
+        me(&server, &rsa.sign(None, &claims("alice"))).await.status,
         StatusCode::OK
     );
     assert_eq!(
-        me(&server, &server.token("bob")).await.0,
+        me(&server, &server.token("bob")).await.status,
         StatusCode::OK,
         "the configured secret still works"
     );
@@ -289,7 +304,7 @@ async fn issuer_and_audience_are_enforced_when_configured(app: TestApp) {
     let sign = |claims: Value| crate::harness::sign(&claims);
     let exp = now() + 600;
     let good = sign(json!({"sub": "a", "exp": exp, "iss": "https://idp.test", "aud": "favorites"}));
-    assert_eq!(me(&server, &good).await.0, StatusCode::OK);
+    assert_eq!(me(&server, &good).await.status, StatusCode::OK);
     for (why, claims) in [
         (
             "wrong issuer",
@@ -308,8 +323,13 @@ async fn issuer_and_audience_are_enforced_when_configured(app: TestApp) {
             json!({"sub": "a", "exp": exp, "iss": "https://idp.test"}),
         ),
     ] {
-        let (status, body) = me(&server, &sign(claims)).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
+        let reply = me(&server, &sign(claims)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{why}: {}",
+            reply.body
+        );
     }
 }
 
@@ -337,8 +357,14 @@ async fn time_claims_respect_a_small_leeway(app: TestApp) {
             true,
         ),
     ] {
-        let (status, body) = me(&app, &crate::harness::sign(&claims)).await;
-        assert_eq!(status == StatusCode::OK, accepted, "{why}: {status} {body}");
+        let reply = me(&app, &crate::harness::sign(&claims)).await;
+        assert_eq!(
+            reply.status == StatusCode::OK,
+            accepted,
+            "{why}: {} {}",
+            reply.status,
+            reply.body
+        );
     }
 }
 
@@ -347,8 +373,7 @@ async fn an_8_kib_token_is_accepted(app: TestApp) {
         &json!({"sub": "big", "exp": now() + 600, "padding": "x".repeat(8 * 1024)}),
     );
     assert!(token.len() > 8 * 1024);
-    let (status, body) = me(&app, &token).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    me(&app, &token).await.assert_status(200);
 }
 
 both_backends!(

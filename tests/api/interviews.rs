@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{Reply, TestApp, assert_problem_reply};
+use crate::harness::{Reply, TestApp};
 
 const INTERVIEWS: &str = "/api/v1/interviews";
 
@@ -28,7 +28,7 @@ async fn send_raw(
 /// each checked to carry at least one message.
 #[track_caller]
 fn error_fields(reply: &Reply) -> Vec<String> {
-    assert_problem_reply(reply, 400, "validation_failed");
+    reply.assert_problem(400, "validation_failed");
     let errors = reply.body["errors"]
         .as_object()
         .unwrap_or_else(|| panic!("an errors object: {}", reply.body));
@@ -66,21 +66,21 @@ fn ids(page: &Value) -> Vec<i64> {
 async fn create_answers_201_with_location_and_defaults(app: TestApp) {
     let token = app.token("author");
     let reply = app
-        .exchange(
+        .call(
             Method::POST,
             INTERVIEWS,
             Some(&token),
             Some(json!({"title": "Backend onsite"})),
         )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        .await
+        .assert_status(201);
     let created = &reply.body;
     let id = created["id"].as_i64().unwrap();
     assert!(id > 0);
     assert_eq!(reply.header("location"), format!("/api/v1/interviews/{id}"));
     assert!(reply.header("content-type").starts_with("application/json"));
 
-    let (_, me) = app.get("/api/v1/me", Some(&token)).await;
+    let me = app.get("/api/v1/me", Some(&token)).await.body;
     let mut keys: Vec<&str> = created
         .as_object()
         .unwrap()
@@ -116,8 +116,11 @@ async fn create_answers_201_with_location_and_defaults(app: TestApp) {
         timestamp(&created["updated_at"])
     );
 
-    let (status, fetched) = app.get(reply.header("location"), Some(&token)).await;
-    assert_eq!(status, StatusCode::OK);
+    let fetched = app
+        .get(reply.header("location"), Some(&token))
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(&fetched, created, "the Location is the interview");
     assert_eq!(app.count("SELECT count(*) AS n FROM interviews"), 1);
 }
@@ -125,10 +128,11 @@ async fn create_answers_201_with_location_and_defaults(app: TestApp) {
 async fn create_stores_every_field(app: TestApp) {
     let token = app.token("author");
     let input = json!({"title": "Onsite", "company": "Acme", "position": "SRE", "body": "Four rounds.\nThen lunch."});
-    let (status, created) = app
+    let created = app
         .call(Method::POST, INTERVIEWS, Some(&token), Some(input.clone()))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+        .await
+        .assert_status(201)
+        .body;
     for field in ["title", "company", "position", "body"] {
         assert_eq!(created[field], input[field], "{field}");
     }
@@ -143,10 +147,11 @@ async fn create_accepts_values_at_the_limits(app: TestApp) {
         "position": "p".repeat(100),
         "body": "b".repeat(20_000),
     });
-    let (status, created) = app
+    let created = app
         .call(Method::POST, INTERVIEWS, Some(&token), Some(input.clone()))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+        .await
+        .assert_status(201)
+        .body;
     for field in ["title", "company", "position", "body"] {
         assert_eq!(created[field], input[field], "{field}");
     }
@@ -181,7 +186,7 @@ async fn create_rejects_values_outside_the_limits(app: TestApp) {
     ];
     for (input, fields) in cases {
         let reply = app
-            .exchange(Method::POST, INTERVIEWS, Some(&token), Some(input.clone()))
+            .call(Method::POST, INTERVIEWS, Some(&token), Some(input.clone()))
             .await;
         assert_eq!(error_fields(&reply), fields, "{input}");
     }
@@ -219,7 +224,7 @@ async fn create_rejects_bodies_that_do_not_deserialize(app: TestApp) {
             "{case}: {}",
             reply.body
         );
-        assert_problem_reply(&reply, 400, "invalid_body");
+        reply.assert_problem(400, "invalid_body");
     }
     let invalid_utf8: &[u8] = b"{\"title\": \"caf\xe9\"}";
     let reply = send_raw(
@@ -231,7 +236,7 @@ async fn create_rejects_bodies_that_do_not_deserialize(app: TestApp) {
         invalid_utf8,
     )
     .await;
-    assert_problem_reply(&reply, 400, "invalid_body");
+    reply.assert_problem(400, "invalid_body");
     assert_eq!(app.snapshot(), before);
 }
 
@@ -252,7 +257,7 @@ async fn create_needs_json_and_at_most_64_kib(app: TestApp) {
             "{content_type:?}: {}",
             reply.body
         );
-        assert_problem_reply(&reply, 415, "unsupported_media_type");
+        reply.assert_problem(415, "unsupported_media_type");
     }
     let reply = send_raw(
         &app,
@@ -282,7 +287,7 @@ async fn create_needs_json_and_at_most_64_kib(app: TestApp) {
         huge,
     )
     .await;
-    assert_problem_reply(&reply, 413, "payload_too_large");
+    reply.assert_problem(413, "payload_too_large");
     assert_eq!(app.snapshot(), after_charset);
 }
 
@@ -296,8 +301,8 @@ async fn writes_need_a_token(app: TestApp) {
         (Method::PATCH, path.as_str(), Some(json!({"title": "x"}))),
         (Method::DELETE, path.as_str(), None),
     ] {
-        let reply = app.exchange(method.clone(), path, None, body).await;
-        assert_problem_reply(&reply, 401, "unauthorized");
+        let reply = app.call(method.clone(), path, None, body).await;
+        reply.assert_problem(401, "unauthorized");
         assert_eq!(
             reply.header("www-authenticate"),
             "Bearer",
@@ -313,33 +318,31 @@ async fn get_one_shows_the_callers_favorited_state(app: TestApp) {
     let id = app.interview(&author, "Onsite").await;
     let path = format!("{INTERVIEWS}/{id}");
 
-    let (status, anonymous) = app.get(&path, None).await;
-    assert_eq!(status, StatusCode::OK, "{anonymous}");
+    let anonymous = app.get(&path, None).await.assert_status(200).body;
     assert_eq!(anonymous["id"], id);
     assert_eq!(anonymous["favorited"], Value::Null);
-    let (_, as_fan) = app.get(&path, Some(&fan)).await;
+    let as_fan = app.get(&path, Some(&fan)).await.body;
     assert_eq!(as_fan["favorited"], false);
 
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            &format!("/api/v1/favorites/{id}"),
-            Some(&fan),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (_, as_fan) = app.get(&path, Some(&fan)).await;
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/favorites/{id}"),
+        Some(&fan),
+        None,
+    )
+    .await
+    .assert_status(201);
+    let as_fan = app.get(&path, Some(&fan)).await.body;
     assert_eq!(
         (&as_fan["favorited"], &as_fan["favorites_count"]),
         (&json!(true), &json!(1))
     );
-    let (_, as_author) = app.get(&path, Some(&author)).await;
+    let as_author = app.get(&path, Some(&author)).await.body;
     assert_eq!(
         (&as_author["favorited"], &as_author["favorites_count"]),
         (&json!(false), &json!(1))
     );
-    let (_, anonymous) = app.get(&path, None).await;
+    let anonymous = app.get(&path, None).await.body;
     assert_eq!(
         (&anonymous["favorited"], &anonymous["favorites_count"]),
         (&Value::Null, &json!(1))
@@ -350,10 +353,8 @@ async fn get_a_missing_interview_is_404(app: TestApp) {
     let author = app.token("author");
     let id = app.interview(&author, "Onsite").await;
     let missing = id + 1;
-    let reply = app
-        .exchange(Method::GET, &format!("{INTERVIEWS}/{missing}"), None, None)
-        .await;
-    assert_problem_reply(&reply, 404, "not_found");
+    let reply = app.get(&format!("{INTERVIEWS}/{missing}"), None).await;
+    reply.assert_problem(404, "not_found");
     assert_eq!(
         reply.body["detail"],
         format!("interview {missing} does not exist")
@@ -362,25 +363,27 @@ async fn get_a_missing_interview_is_404(app: TestApp) {
 
 async fn patch_by_the_author_changes_the_given_fields(app: TestApp) {
     let author = app.token("author");
-    let (_, created) = app
+    let created = app
         .call(
             Method::POST,
             INTERVIEWS,
             Some(&author),
             Some(json!({"title": "Draft", "company": "Acme", "body": "notes"})),
         )
-        .await;
+        .await
+        .body;
     let path = format!("{INTERVIEWS}/{}", created["id"]);
 
-    let (status, edited) = app
+    let edited = app
         .call(
             Method::PATCH,
             &path,
             Some(&author),
             Some(json!({"title": "Final", "position": "SRE"})),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{edited}");
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(edited["title"], "Final");
     assert_eq!(edited["position"], "SRE");
     assert_eq!(edited["company"], "Acme", "absent fields are kept");
@@ -392,16 +395,17 @@ async fn patch_by_the_author_changes_the_given_fields(app: TestApp) {
         timestamp(&edited["updated_at"]) >= timestamp(&created["created_at"]),
         "{edited}"
     );
-    let (_, fetched) = app.get(&path, Some(&author)).await;
+    let fetched = app.get(&path, Some(&author)).await.body;
     assert_eq!(fetched, edited, "the edit was stored");
 
     // An empty patch changes nothing, not even updated_at.
-    let (status, unchanged) = app
+    let unchanged = app
         .call(Method::PATCH, &path, Some(&author), Some(json!({})))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{unchanged}");
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(unchanged, edited);
-    let (_, fetched) = app.get(&path, Some(&author)).await;
+    let fetched = app.get(&path, Some(&author)).await.body;
     assert_eq!(fetched, edited);
 }
 
@@ -409,7 +413,7 @@ async fn patch_validates_the_values(app: TestApp) {
     let author = app.token("author");
     let id = app.interview(&author, "Kept").await;
     let path = format!("{INTERVIEWS}/{id}");
-    let (_, before) = app.get(&path, Some(&author)).await;
+    let before = app.get(&path, Some(&author)).await.body;
     let counts = app.snapshot();
     for (input, fields) in [
         (json!({"title": ""}), vec!["title"]),
@@ -421,7 +425,7 @@ async fn patch_validates_the_values(app: TestApp) {
         ),
     ] {
         let reply = app
-            .exchange(Method::PATCH, &path, Some(&author), Some(input.clone()))
+            .call(Method::PATCH, &path, Some(&author), Some(input.clone()))
             .await;
         assert_eq!(error_fields(&reply), fields, "{input}");
     }
@@ -434,8 +438,8 @@ async fn patch_validates_the_values(app: TestApp) {
         r#"{"title": "x", "extra": 1}"#,
     )
     .await;
-    assert_problem_reply(&reply, 400, "invalid_body");
-    let (_, after) = app.get(&path, Some(&author)).await;
+    reply.assert_problem(400, "invalid_body");
+    let after = app.get(&path, Some(&author)).await.body;
     assert_eq!(after, before);
     assert_eq!(app.snapshot(), counts);
 }
@@ -446,34 +450,34 @@ async fn patch_by_another_user_is_403_and_missing_is_404(app: TestApp) {
     app.user_id(&other).await;
     let id = app.interview(&author, "Mine").await;
     let path = format!("{INTERVIEWS}/{id}");
-    let (_, before) = app.get(&path, None).await;
+    let before = app.get(&path, None).await.body;
     let counts = app.snapshot();
 
     let reply = app
-        .exchange(
+        .call(
             Method::PATCH,
             &path,
             Some(&other),
             Some(json!({"title": "Hijacked"})),
         )
         .await;
-    assert_problem_reply(&reply, 403, "forbidden");
+    reply.assert_problem(403, "forbidden");
     let missing = id + 1;
     let reply = app
-        .exchange(
+        .call(
             Method::PATCH,
             &format!("{INTERVIEWS}/{missing}"),
             Some(&author),
             Some(json!({"title": "x"})),
         )
         .await;
-    assert_problem_reply(&reply, 404, "not_found");
+    reply.assert_problem(404, "not_found");
     assert_eq!(
         reply.body["detail"],
         format!("interview {missing} does not exist")
     );
 
-    let (_, after) = app.get(&path, None).await;
+    let after = app.get(&path, None).await.body;
     assert_eq!(after, before);
     assert_eq!(app.snapshot(), counts);
 }
@@ -528,7 +532,7 @@ async fn patch_checks_existence_then_permission_then_body(app: TestApp) {
             "{path} {content_type}: {}",
             reply.body
         );
-        assert_problem_reply(&reply, status, code);
+        reply.assert_problem(status, code);
     }
     let oversized = json!({"title": "b".repeat(70 * 1024)}).to_string();
     let reply = send_raw(
@@ -540,7 +544,7 @@ async fn patch_checks_existence_then_permission_then_body(app: TestApp) {
         oversized.clone(),
     )
     .await;
-    assert_problem_reply(&reply, 403, "forbidden");
+    reply.assert_problem(403, "forbidden");
     let reply = send_raw(
         &app,
         Method::PATCH,
@@ -550,9 +554,9 @@ async fn patch_checks_existence_then_permission_then_body(app: TestApp) {
         oversized,
     )
     .await;
-    assert_problem_reply(&reply, 413, "payload_too_large");
+    reply.assert_problem(413, "payload_too_large");
 
-    let (_, after) = app.get(&own, None).await;
+    let after = app.get(&own, None).await.body;
     assert_eq!(after["title"], "Mine");
     assert_eq!(app.snapshot(), counts);
 }
@@ -563,19 +567,17 @@ async fn delete_by_the_author_removes_it(app: TestApp) {
     let kept = app.interview(&author, "Kept").await;
     let path = format!("{INTERVIEWS}/{id}");
     let reply = app
-        .exchange(Method::DELETE, &path, Some(&author), None)
-        .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        .call(Method::DELETE, &path, Some(&author), None)
+        .await
+        .assert_status(204);
     assert_eq!(reply.body, Value::Null, "no body");
 
-    let reply = app.exchange(Method::GET, &path, None, None).await;
-    assert_problem_reply(&reply, 404, "not_found");
-    let reply = app
-        .exchange(Method::DELETE, &path, Some(&author), None)
-        .await;
-    assert_problem_reply(&reply, 404, "not_found");
-    let (status, _) = app.get(&format!("{INTERVIEWS}/{kept}"), None).await;
-    assert_eq!(status, StatusCode::OK, "only that interview is gone");
+    let reply = app.get(&path, None).await;
+    reply.assert_problem(404, "not_found");
+    let reply = app.call(Method::DELETE, &path, Some(&author), None).await;
+    reply.assert_problem(404, "not_found");
+    let reply = app.get(&format!("{INTERVIEWS}/{kept}"), None).await;
+    assert_eq!(reply.status, StatusCode::OK, "only that interview is gone");
     assert_eq!(app.count("SELECT count(*) AS n FROM interviews"), 1);
 }
 
@@ -586,26 +588,27 @@ async fn delete_by_another_user_is_403_and_missing_is_404(app: TestApp) {
     let id = app.interview(&author, "Mine").await;
     let counts = app.snapshot();
     let reply = app
-        .exchange(
+        .call(
             Method::DELETE,
             &format!("{INTERVIEWS}/{id}"),
             Some(&other),
             None,
         )
         .await;
-    assert_problem_reply(&reply, 403, "forbidden");
+    reply.assert_problem(403, "forbidden");
     let reply = app
-        .exchange(
+        .call(
             Method::DELETE,
             &format!("{INTERVIEWS}/{}", id + 1),
             Some(&author),
             None,
         )
         .await;
-    assert_problem_reply(&reply, 404, "not_found");
+    reply.assert_problem(404, "not_found");
     assert_eq!(app.snapshot(), counts);
-    let (status, _) = app.get(&format!("{INTERVIEWS}/{id}"), None).await;
-    assert_eq!(status, StatusCode::OK);
+    app.get(&format!("{INTERVIEWS}/{id}"), None)
+        .await
+        .assert_status(200);
 }
 
 async fn list_is_newest_first_and_filters_by_author(app: TestApp) {
@@ -618,8 +621,7 @@ async fn list_is_newest_first_and_filters_by_author(app: TestApp) {
     let ada_id = app.user_id(&ada).await;
     let bob_id = app.user_id(&bob).await;
 
-    let (status, all) = app.get(INTERVIEWS, None).await;
-    assert_eq!(status, StatusCode::OK, "{all}");
+    let all = app.get(INTERVIEWS, None).await.assert_status(200).body;
     assert_eq!(ids(&all), [b2, a2, b1, a1]);
     assert_eq!(all["next_cursor"], Value::Null);
     assert!(
@@ -631,9 +633,10 @@ async fn list_is_newest_first_and_filters_by_author(app: TestApp) {
         "anonymous: {all}"
     );
 
-    let (_, by_ada) = app
+    let by_ada = app
         .get(&format!("{INTERVIEWS}?author_id={ada_id}"), None)
-        .await;
+        .await
+        .body;
     assert_eq!(ids(&by_ada), [a2, a1]);
     assert!(
         by_ada["items"]
@@ -642,9 +645,10 @@ async fn list_is_newest_first_and_filters_by_author(app: TestApp) {
             .iter()
             .all(|item| item["author"]["id"] == ada_id)
     );
-    let (_, by_bob) = app
+    let by_bob = app
         .get(&format!("{INTERVIEWS}?author_id={bob_id}"), Some(&ada))
-        .await;
+        .await
+        .body;
     assert_eq!(ids(&by_bob), [b2, b1]);
     assert!(
         by_bob["items"]
@@ -655,21 +659,23 @@ async fn list_is_newest_first_and_filters_by_author(app: TestApp) {
         "{by_bob}"
     );
 
-    let (status, nobody) = app
+    let nobody = app
         .get(&format!("{INTERVIEWS}?author_id=999999"), None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(nobody, json!({"items": [], "next_cursor": null}));
 
-    let (status, ignored) = app
+    let reply = app
         .get(&format!("{INTERVIEWS}?sort=oldest&foo=bar"), None)
         .await;
     assert_eq!(
-        status,
+        reply.status,
         StatusCode::OK,
-        "unknown parameters are ignored: {ignored}"
+        "unknown parameters are ignored: {}",
+        reply.body
     );
-    assert_eq!(ignored, all);
+    assert_eq!(reply.body, all);
 }
 
 async fn list_rejects_malformed_author_ids(app: TestApp) {
@@ -678,12 +684,7 @@ async fn list_rejects_malformed_author_ids(app: TestApp) {
     let counts = app.snapshot();
     for bad in ["0", "-1", "abc", "1.5", "9223372036854775808"] {
         let reply = app
-            .exchange(
-                Method::GET,
-                &format!("{INTERVIEWS}?author_id={bad}"),
-                None,
-                None,
-            )
+            .get(&format!("{INTERVIEWS}?author_id={bad}"), None)
             .await;
         assert_eq!(
             reply.status,
@@ -691,7 +692,7 @@ async fn list_rejects_malformed_author_ids(app: TestApp) {
             "author_id={bad}: {}",
             reply.body
         );
-        assert_problem_reply(&reply, 400, "invalid_query");
+        reply.assert_problem(400, "invalid_query");
     }
     assert_eq!(app.snapshot(), counts);
 }

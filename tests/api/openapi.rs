@@ -150,9 +150,10 @@ async fn every_documented_operation_is_served(app: TestApp) {
             .collect::<Vec<_>>()
             .join("/");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let (status, body) = app.call(method, &path, Some(&token), None).await;
+        let reply = app.call(method, &path, Some(&token), None).await;
+        let body = &reply.body;
         assert_ne!(
-            status,
+            reply.status,
             StatusCode::METHOD_NOT_ALLOWED,
             "{operation}: {body}"
         );
@@ -167,41 +168,32 @@ async fn every_documented_operation_is_served(app: TestApp) {
 }
 
 async fn document_and_docs_are_served(app: TestApp) {
-    let (status, served) = app.get("/api/v1/openapi.json", None).await;
-    assert_eq!(status, StatusCode::OK);
+    let served = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(served, generated());
 
-    let response = app
-        .request(Method::GET, "/docs", None)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let page = response.text().await.unwrap();
+    let reply = app.get("/docs", None).await.assert_status(200);
+    let page = reply.body.as_str().expect("the page as text");
     assert!(
         page.contains("swagger-ui") && page.contains(r#"<base href="/docs/">"#),
         "{page}"
     );
-    let response = app
-        .request(Method::GET, "/docs/swagger-initializer.js", None)
-        .send()
+    let reply = app
+        .get("/docs/swagger-initializer.js", None)
         .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+        .assert_status(200);
     assert!(
-        response
-            .text()
-            .await
-            .unwrap()
+        reply
+            .body
+            .as_str()
+            .expect("the script as text")
             .contains("/api/v1/openapi.json")
     );
-    let response = app
-        .request(Method::GET, "/docs/swagger-ui-bundle.js", None)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        response.status(),
+        app.get("/docs/swagger-ui-bundle.js", None).await.status,
         StatusCode::OK,
         "Swagger UI's assets are vendored, served offline"
     );

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use favorites::db::Backend;
 use reqwest::{Method, StatusCode};
 
-use crate::harness::{Options, TestApp, TestDatabase, assert_problem};
+use crate::harness::{Options, TestApp, TestDatabase};
 
 /// A TCP proxy to one upstream address that can be cut and restored.
 struct Proxy {
@@ -134,15 +134,14 @@ async fn postgres_outage_answers_503_quickly_and_recovers_without_restart() {
 
     let token = app.token("survivor");
     let id = app.interview(&token, "Before the outage").await;
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            &format!("/api/v1/favorites/{id}"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/favorites/{id}"),
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_status(201);
 
     proxy.cut();
     for (method, path) in [
@@ -152,23 +151,17 @@ async fn postgres_outage_answers_503_quickly_and_recovers_without_restart() {
         (Method::GET, "/readyz".to_owned()),
     ] {
         let started = Instant::now();
-        let response = app
-            .request(method.clone(), &path, Some(&token))
-            .send()
-            .await
-            .unwrap();
+        let reply = app.call(method.clone(), &path, Some(&token), None).await;
         let elapsed = started.elapsed();
-        assert_eq!(response.headers()["retry-after"], "1", "{method} {path}");
-        let (status, body) = crate::harness::read(response).await;
-        assert_problem(status, &body, 503, "unavailable");
+        assert_eq!(reply.header("retry-after"), "1", "{method} {path}");
+        reply.assert_problem(503, "unavailable");
         assert!(
             elapsed < pool_timeout * 3,
             "{method} {path} took {elapsed:?}: bounded by the pool timeout, not a hang"
         );
     }
-    let (status, _) = app.get("/healthz", None).await;
     assert_eq!(
-        status,
+        app.get("/healthz", None).await.status,
         StatusCode::OK,
         "liveness does not depend on the database"
     );
@@ -179,25 +172,26 @@ async fn postgres_outage_answers_503_quickly_and_recovers_without_restart() {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let (status, body) = app.get("/readyz", None).await;
-        if status == StatusCode::OK {
+        let reply = app.get("/readyz", None).await;
+        if reply.status == StatusCode::OK {
             break;
         }
-        assert_problem(status, &body, 503, "unavailable");
+        reply.assert_problem(503, "unavailable");
         assert!(
             attempts <= 9,
             "service did not resume after {attempts} attempts"
         );
     }
-    let (status, body) = app
+    let body = app
         .call(
             Method::DELETE,
             &format!("/api/v1/favorites/{id}"),
             Some(&token),
             None,
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(
         body["favorites_count"], 0,
         "the write during the outage changed nothing, this one did"

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::harness::{Reply, TestApp, assert_problem_reply};
+use crate::harness::{Reply, TestApp};
 
 const INTERVIEWS: &str = "/api/v1/interviews";
 
@@ -323,8 +323,9 @@ async fn lists(app: &TestApp) -> (Vec<String>, String) {
     let id = app.interview(&token, "x").await;
     let user = app.user_id(&token).await;
     let favorite = format!("/api/v1/favorites/{id}");
-    let (status, _) = app.call(Method::PUT, &favorite, Some(&token), None).await;
-    assert_eq!(status, StatusCode::CREATED);
+    app.call(Method::PUT, &favorite, Some(&token), None)
+        .await
+        .assert_status(201);
     let paths = vec![
         INTERVIEWS.to_owned(),
         format!("/api/v1/users/{user}/favorites"),
@@ -362,7 +363,7 @@ async fn limit_must_be_1_to_100(app: TestApp) {
                 "{path}?limit={bad}: {}",
                 reply.body
             );
-            assert_problem_reply(&reply, 400, "invalid_query");
+            reply.assert_problem(400, "invalid_query");
         }
     }
     assert_eq!(app.snapshot(), counts);
@@ -394,7 +395,7 @@ async fn garbage_cursors_are_400_invalid_cursor(app: TestApp) {
                 "{path}?cursor={cursor}: {}",
                 reply.body
             );
-            assert_problem_reply(&reply, 400, "invalid_cursor");
+            reply.assert_problem(400, "invalid_cursor");
         }
     }
     assert_eq!(app.snapshot(), counts);

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 
 use crate::both_backends;
-use crate::harness::{Options, TestApp, assert_problem};
+use crate::harness::{Options, TestApp};
 
 async fn metrics_count_requests_operations_and_the_pool(app: TestApp) {
     let token = app.token("fan");
@@ -17,19 +17,9 @@ async fn metrics_count_requests_operations_and_the_pool(app: TestApp) {
         .await;
     app.get("/api/v1/favorites/abc", Some(&token)).await;
 
-    let response = app
-        .request(Method::GET, "/metrics", None)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = response.text().await.unwrap();
+    let reply = app.get("/metrics", None).await.assert_status(200);
+    assert!(reply.header("content-type").starts_with("text/plain"));
+    let text = reply.body.as_str().expect("the metrics as text");
     for expected in [
         r#"favorites_http_requests_total{endpoint="/api/v1/favorites/{interview_id}",method="PUT",status="201"} 1"#,
         r#"favorites_http_requests_total{endpoint="/api/v1/favorites/{interview_id}",method="DELETE",status="200"} 1"#,
@@ -82,28 +72,26 @@ async fn cors_preflight_and_responses_carry_the_headers(app: TestApp) {
 
     for method in ["PUT", "DELETE", "POST"] {
         let preflight = app
-            .request(Method::OPTIONS, &path, None)
-            .header("Origin", ORIGIN)
-            .header("Access-Control-Request-Method", method)
-            .header(
-                "Access-Control-Request-Headers",
-                "authorization, content-type",
+            .send(
+                app.request(Method::OPTIONS, &path, None)
+                    .header("Origin", ORIGIN)
+                    .header("Access-Control-Request-Method", method)
+                    .header(
+                        "Access-Control-Request-Headers",
+                        "authorization, content-type",
+                    ),
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert!(
-            preflight.status().is_success(),
+            preflight.status.is_success(),
             "{method} preflight: {}",
-            preflight.status()
+            preflight.status
         );
-        let headers = preflight.headers();
-        assert_eq!(headers["access-control-allow-origin"], ORIGIN);
-        let methods = headers["access-control-allow-methods"].to_str().unwrap();
+        assert_eq!(preflight.header("access-control-allow-origin"), ORIGIN);
+        let methods = preflight.header("access-control-allow-methods");
         assert!(methods.contains(method), "{methods}");
-        let allowed = headers["access-control-allow-headers"]
-            .to_str()
-            .unwrap()
+        let allowed = preflight
+            .header("access-control-allow-headers")
             .to_lowercase();
         assert!(
             allowed.contains("authorization") && allowed.contains("content-type"),
@@ -111,47 +99,41 @@ async fn cors_preflight_and_responses_carry_the_headers(app: TestApp) {
         );
     }
 
-    let response = app
-        .request(Method::PUT, &path, Some(&token))
-        .header("Origin", ORIGIN)
-        .send()
+    let reply = app
+        .send(
+            app.request(Method::PUT, &path, Some(&token))
+                .header("Origin", ORIGIN),
+        )
         .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    assert_eq!(response.headers()["access-control-allow-origin"], ORIGIN);
-    let exposed = response.headers()["access-control-expose-headers"]
-        .to_str()
-        .unwrap()
-        .to_lowercase();
+        .assert_status(201);
+    assert_eq!(reply.header("access-control-allow-origin"), ORIGIN);
+    let exposed = reply.header("access-control-expose-headers").to_lowercase();
     for header in ["link", "location", "x-request-id"] {
         assert!(exposed.contains(header), "{header} is exposed: {exposed}");
     }
 
     let error = app
-        .request(Method::PUT, &path, None)
-        .header("Origin", ORIGIN)
-        .send()
+        .send(
+            app.request(Method::PUT, &path, None)
+                .header("Origin", ORIGIN),
+        )
         .await
-        .unwrap();
-    assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+        .assert_status(401);
     assert_eq!(
-        error.headers()["access-control-allow-origin"],
+        error.header("access-control-allow-origin"),
         ORIGIN,
         "errors carry CORS headers too"
     );
 
     let foreign = app
-        .request(Method::OPTIONS, &path, None)
-        .header("Origin", "http://evil.example.test")
-        .header("Access-Control-Request-Method", "PUT")
-        .send()
-        .await
-        .unwrap();
+        .send(
+            app.request(Method::OPTIONS, &path, None)
+                .header("Origin", "http://evil.example.test")
+                .header("Access-Control-Request-Method", "PUT"),
+        )
+        .await;
     assert!(
-        foreign
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none(),
+        foreign.headers.get("access-control-allow-origin").is_none(),
         "a disallowed origin gets no CORS grant"
     );
 }
@@ -166,22 +148,12 @@ async fn per_ip_limit_answers_429_with_retry_after(app: TestApp) {
     )
     .await;
     for _ in 0..5 {
-        let (status, _) = app.get("/api/v1/interviews", None).await;
-        assert_eq!(status, StatusCode::OK);
+        app.get("/api/v1/interviews", None).await.assert_status(200);
     }
-    let response = app
-        .request(Method::GET, "/api/v1/interviews", None)
-        .send()
-        .await
-        .unwrap();
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let reply = app.get("/api/v1/interviews", None).await;
+    let retry_after: u64 = reply.header("retry-after").parse().unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    let (status, body) = crate::harness::read(response).await;
-    assert_problem(status, &body, 429, "rate_limited");
+    reply.assert_problem(429, "rate_limited");
 }
 
 async fn per_user_limit_is_per_token_subject(app: TestApp) {
@@ -195,21 +167,19 @@ async fn per_user_limit_is_per_token_subject(app: TestApp) {
     .await;
     let (busy, other) = (app.token("busy"), app.token("other"));
     for _ in 0..3 {
-        let (status, _) = app.get("/api/v1/me", Some(&busy)).await;
-        assert_eq!(status, StatusCode::OK);
+        app.get("/api/v1/me", Some(&busy)).await.assert_status(200);
     }
-    let (status, body) = app.get("/api/v1/me", Some(&busy)).await;
-    assert_problem(status, &body, 429, "rate_limited");
-    let (status, _) = app.get("/api/v1/me", Some(&other)).await;
+    app.get("/api/v1/me", Some(&busy))
+        .await
+        .assert_problem(429, "rate_limited");
     assert_eq!(
-        status,
+        app.get("/api/v1/me", Some(&other)).await.status,
         StatusCode::OK,
         "another user is not limited by the first one's use"
     );
     for _ in 0..5 {
-        let (status, _) = app.get("/api/v1/interviews", None).await;
         assert_eq!(
-            status,
+            app.get("/api/v1/interviews", None).await.status,
             StatusCode::OK,
             "anonymous requests are left to the per-IP limit (off here)"
         );

@@ -1,24 +1,24 @@
 //! Teams and memberships: a through table with its own data and two
 //! references to users (member and inviter).
 
-use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{TestApp, assert_problem};
+use crate::harness::{Reply, TestApp, assert_one_created};
 
 /// Creates a team by `token`'s user; returns its id.
 async fn team(app: &TestApp, token: &str, name: &str) -> i64 {
-    let (status, body) = app
+    let body = app
         .call(
             Method::POST,
             "/api/v1/teams",
             Some(token),
             Some(json!({"name": name})),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+        .await
+        .assert_status(201)
+        .body;
     body["id"].as_i64().unwrap()
 }
 
@@ -28,7 +28,7 @@ async fn put_member(
     team_id: i64,
     user_id: i64,
     body: Option<Value>,
-) -> (StatusCode, Value) {
+) -> Reply {
     app.call(
         Method::PUT,
         &format!("/api/v1/teams/{team_id}/members/{user_id}"),
@@ -58,26 +58,30 @@ fn rows_equal_counts(app: &TestApp) {
 async fn create_makes_the_creator_the_first_member(app: TestApp) {
     let p1 = app.token("p1");
     let p1_id = app.user_id(&p1).await;
-    let response = app
-        .request(Method::POST, "/api/v1/teams", Some(&p1))
-        .json(&json!({"name": "Platform"}))
-        .send()
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(&p1),
+            Some(json!({"name": "Platform"})),
+        )
         .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let created: Value = response.json().await.unwrap();
+        .assert_status(201);
+    let location = reply.header("location").to_owned();
+    let created = reply.body;
     let id = created["id"].as_i64().unwrap();
     assert_eq!(location, format!("/api/v1/teams/{id}"));
     assert_eq!(created["name"], "Platform");
     assert_eq!(created["created_by"]["id"], p1_id);
     assert_eq!(created["members_count"], 1);
 
-    let (status, fetched) = app.get(&location, None).await;
-    assert_eq!(status, StatusCode::OK);
+    let fetched = app.get(&location, None).await.assert_status(200).body;
     assert_eq!(fetched, created);
 
-    let (_, members) = app.get(&format!("/api/v1/teams/{id}/members"), None).await;
+    let members = app
+        .get(&format!("/api/v1/teams/{id}/members"), None)
+        .await
+        .body;
     assert_eq!(members["items"].as_array().unwrap().len(), 1);
     let first = &members["items"][0];
     assert_eq!(first["user"]["id"], p1_id);
@@ -96,30 +100,28 @@ async fn create_validates_and_needs_a_token(app: TestApp) {
         (json!({"name": "x".repeat(101)}), "name"),
         (json!({"name": "  "}), "name"),
     ] {
-        let (status, problem) = app
+        let reply = app
             .call(Method::POST, "/api/v1/teams", Some(&p1), Some(body))
             .await;
-        assert_problem(status, &problem, 400, "validation_failed");
-        assert!(problem["errors"][field].is_array(), "{problem}");
+        reply.assert_problem(400, "validation_failed");
+        assert!(reply.body["errors"][field].is_array(), "{}", reply.body);
     }
-    let (status, problem) = app
-        .call(
-            Method::POST,
-            "/api/v1/teams",
-            Some(&p1),
-            Some(json!({"name": "A", "extra": 1})),
-        )
-        .await;
-    assert_problem(status, &problem, 400, "invalid_body");
-    let (status, problem) = app
-        .call(
-            Method::POST,
-            "/api/v1/teams",
-            None,
-            Some(json!({"name": "A"})),
-        )
-        .await;
-    assert_problem(status, &problem, 401, "unauthorized");
+    app.call(
+        Method::POST,
+        "/api/v1/teams",
+        Some(&p1),
+        Some(json!({"name": "A", "extra": 1})),
+    )
+    .await
+    .assert_problem(400, "invalid_body");
+    app.call(
+        Method::POST,
+        "/api/v1/teams",
+        None,
+        Some(json!({"name": "A"})),
+    )
+    .await
+    .assert_problem(401, "unauthorized");
     assert_eq!(app.snapshot_teams(), before);
     team(&app, &p1, &"x".repeat(100)).await;
 }
@@ -128,8 +130,7 @@ async fn teams_are_listed_newest_first_and_404_when_missing(app: TestApp) {
     let p1 = app.token("p1");
     let first = team(&app, &p1, "First").await;
     let second = team(&app, &p1, "Second").await;
-    let (status, list) = app.get("/api/v1/teams", None).await;
-    assert_eq!(status, StatusCode::OK);
+    let list = app.get("/api/v1/teams", None).await.assert_status(200).body;
     let ids: Vec<i64> = list["items"]
         .as_array()
         .unwrap()
@@ -137,11 +138,12 @@ async fn teams_are_listed_newest_first_and_404_when_missing(app: TestApp) {
         .map(|t| t["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, [second, first]);
-    let (status, problem) = app.get("/api/v1/teams/999", None).await;
-    assert_problem(status, &problem, 404, "not_found");
-    assert_eq!(problem["detail"], "team 999 does not exist");
-    let (status, problem) = app.get("/api/v1/teams/999/members", None).await;
-    assert_problem(status, &problem, 404, "not_found");
+    let reply = app.get("/api/v1/teams/999", None).await;
+    reply.assert_problem(404, "not_found");
+    assert_eq!(reply.body["detail"], "team 999 does not exist");
+    app.get("/api/v1/teams/999/members", None)
+        .await
+        .assert_problem(404, "not_found");
 }
 
 async fn put_member_creates_then_updates_and_keeps_the_inviter(app: TestApp) {
@@ -153,8 +155,10 @@ async fn put_member_creates_then_updates_and_keeps_the_inviter(app: TestApp) {
     );
     let team_id = team(&app, &p1, "Platform").await;
 
-    let (status, added) = put_member(&app, &p1, team_id, p2_id, None).await;
-    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let added = put_member(&app, &p1, team_id, p2_id, None)
+        .await
+        .assert_status(201)
+        .body;
     assert_eq!(added["user"]["id"], p2_id);
     assert_eq!(added["inviter"]["id"], p1_id);
     assert_eq!(added["reason"], "");
@@ -166,21 +170,23 @@ async fn put_member_creates_then_updates_and_keeps_the_inviter(app: TestApp) {
     assert_eq!(added["team"]["members_count"], 2);
 
     // p2 is now a member and may add p3; then p2 re-adds p3 with a reason.
-    let (status, p3_added) = put_member(
+    let p3_added = put_member(
         &app,
         &p2,
         team_id,
         p3_id,
         Some(json!({"reason": "rotation", "joined_date": "2026-01-15"})),
     )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{p3_added}");
+    .await
+    .assert_status(201)
+    .body;
     assert_eq!(p3_added["inviter"]["id"], p2_id);
     assert_eq!(p3_added["joined_date"], "2026-01-15");
 
-    let (status, again) =
-        put_member(&app, &p1, team_id, p3_id, Some(json!({"reason": "lead"}))).await;
-    assert_eq!(status, StatusCode::OK, "{again}");
+    let again = put_member(&app, &p1, team_id, p3_id, Some(json!({"reason": "lead"})))
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(
         again["inviter"]["id"], p2_id,
         "a repeat PUT keeps the original inviter"
@@ -192,8 +198,10 @@ async fn put_member_creates_then_updates_and_keeps_the_inviter(app: TestApp) {
     );
     assert_eq!(again["team"]["members_count"], 3);
 
-    let (status, same) = put_member(&app, &p1, team_id, p3_id, None).await;
-    assert_eq!(status, StatusCode::OK);
+    let same = put_member(&app, &p1, team_id, p3_id, None)
+        .await
+        .assert_status(200)
+        .body;
     assert_eq!(same, again, "a PUT without a body changes nothing");
     assert_eq!(members_count(&app, team_id), 3);
     assert_eq!(
@@ -212,20 +220,22 @@ async fn put_member_refusals_in_the_specs_order(app: TestApp) {
     let before = app.snapshot_teams();
     let bad_body = Some(json!({"reason": "x".repeat(65)}));
 
-    let (status, problem) = put_member(&app, &outsider, team_id, p2_id, None).await;
-    assert_problem(status, &problem, 403, "forbidden");
-    let (status, problem) = put_member(&app, &p1, 999, p2_id, bad_body.clone()).await;
-    assert_problem(status, &problem, 404, "not_found");
-    assert_eq!(problem["detail"], "team 999 does not exist");
-    let (status, problem) = put_member(&app, &p1, team_id, 999, bad_body.clone()).await;
-    assert_problem(status, &problem, 404, "not_found");
-    assert_eq!(problem["detail"], "user 999 does not exist");
-    let (status, problem) = put_member(&app, &outsider, team_id, p2_id, bad_body.clone()).await;
-    assert_problem(status, &problem, 403, "forbidden");
-    let (status, problem) = put_member(&app, &p1, team_id, p2_id, bad_body).await;
-    assert_problem(status, &problem, 400, "validation_failed");
-    assert!(problem["errors"]["reason"].is_array(), "{problem}");
-    let (status, problem) = put_member(
+    put_member(&app, &outsider, team_id, p2_id, None)
+        .await
+        .assert_problem(403, "forbidden");
+    let reply = put_member(&app, &p1, 999, p2_id, bad_body.clone()).await;
+    reply.assert_problem(404, "not_found");
+    assert_eq!(reply.body["detail"], "team 999 does not exist");
+    let reply = put_member(&app, &p1, team_id, 999, bad_body.clone()).await;
+    reply.assert_problem(404, "not_found");
+    assert_eq!(reply.body["detail"], "user 999 does not exist");
+    put_member(&app, &outsider, team_id, p2_id, bad_body.clone())
+        .await
+        .assert_problem(403, "forbidden");
+    let reply = put_member(&app, &p1, team_id, p2_id, bad_body).await;
+    reply.assert_problem(400, "validation_failed");
+    assert!(reply.body["errors"]["reason"].is_array(), "{}", reply.body);
+    let reply = put_member(
         &app,
         &p1,
         team_id,
@@ -233,36 +243,39 @@ async fn put_member_refusals_in_the_specs_order(app: TestApp) {
         Some(json!({"joined_date": "2026-02-30"})),
     )
     .await;
-    assert_problem(status, &problem, 400, "validation_failed");
-    assert!(problem["errors"]["joined_date"].is_array(), "{problem}");
-    let (status, problem) = put_member(
+    reply.assert_problem(400, "validation_failed");
+    assert!(
+        reply.body["errors"]["joined_date"].is_array(),
+        "{}",
+        reply.body
+    );
+    put_member(
         &app,
         &p1,
         team_id,
         p2_id,
         Some(json!({"joined_date": 20260101})),
     )
-    .await;
-    assert_problem(status, &problem, 400, "invalid_body");
-    let (status, problem) =
-        put_member(&app, &p1, team_id, p2_id, Some(json!({"role": "admin"}))).await;
-    assert_problem(status, &problem, 400, "invalid_body");
-    let (status, problem) = app
-        .call(
-            Method::PUT,
-            &format!("/api/v1/teams/{team_id}/members/{p2_id}"),
-            None,
-            None,
-        )
-        .await;
-    assert_problem(status, &problem, 401, "unauthorized");
+    .await
+    .assert_problem(400, "invalid_body");
+    put_member(&app, &p1, team_id, p2_id, Some(json!({"role": "admin"})))
+        .await
+        .assert_problem(400, "invalid_body");
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/teams/{team_id}/members/{p2_id}"),
+        None,
+        None,
+    )
+    .await
+    .assert_problem(401, "unauthorized");
     assert_eq!(
         app.snapshot_teams(),
         before,
         "refused requests store nothing"
     );
 
-    let (status, exact) = put_member(
+    let exact = put_member(
         &app,
         &p1,
         team_id,
@@ -271,9 +284,10 @@ async fn put_member_refusals_in_the_specs_order(app: TestApp) {
     )
     .await;
     assert_eq!(
-        status,
+        exact.status,
         StatusCode::CREATED,
-        "64 characters are allowed: {exact}"
+        "64 characters are allowed: {}",
+        exact.body
     );
 }
 
@@ -293,43 +307,40 @@ async fn remove_member_rules(app: TestApp) {
     let path = |user_id: i64| format!("/api/v1/teams/{team_id}/members/{user_id}");
 
     // A third party (even a member) may not remove someone else.
-    let (status, problem) = app
-        .call(Method::DELETE, &path(p3_id), Some(&p2), None)
-        .await;
-    assert_problem(status, &problem, 403, "forbidden");
+    app.call(Method::DELETE, &path(p3_id), Some(&p2), None)
+        .await
+        .assert_problem(403, "forbidden");
     assert_eq!(members_count(&app, team_id), 3);
     // The member themself may.
-    let (status, _) = app
-        .call(Method::DELETE, &path(p2_id), Some(&p2), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.call(Method::DELETE, &path(p2_id), Some(&p2), None)
+        .await
+        .assert_status(204);
     assert_eq!(members_count(&app, team_id), 2);
     // The creator may.
-    let (status, _) = app
-        .call(Method::DELETE, &path(p3_id), Some(&p1), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.call(Method::DELETE, &path(p3_id), Some(&p1), None)
+        .await
+        .assert_status(204);
     // A non-member: 204, nothing changes.
-    let (status, _) = app
-        .call(Method::DELETE, &path(p4_id), Some(&p1), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.call(Method::DELETE, &path(p4_id), Some(&p1), None)
+        .await
+        .assert_status(204);
     assert_eq!(members_count(&app, team_id), 1);
     rows_equal_counts(&app);
 
-    let (status, problem) = app.call(Method::DELETE, &path(999), Some(&p1), None).await;
-    assert_problem(status, &problem, 404, "not_found");
-    let (status, problem) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/teams/999/members/{p2_id}"),
-            Some(&p1),
-            None,
-        )
-        .await;
-    assert_problem(status, &problem, 404, "not_found");
-    let (status, problem) = app.call(Method::DELETE, &path(p2_id), None, None).await;
-    assert_problem(status, &problem, 401, "unauthorized");
+    app.call(Method::DELETE, &path(999), Some(&p1), None)
+        .await
+        .assert_problem(404, "not_found");
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/teams/999/members/{p2_id}"),
+        Some(&p1),
+        None,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.call(Method::DELETE, &path(p2_id), None, None)
+        .await
+        .assert_problem(401, "unauthorized");
 }
 
 /// The seed's `p1.personteamrelation_set.values_list('team', 'joined_date')`
@@ -353,8 +364,11 @@ async fn seed_examples_memberships_and_invitations(app: TestApp) {
     put_member(&app, &p1, t2, p3_id, None).await;
     put_member(&app, &p1, t1, p3_id, None).await;
 
-    let (status, teams) = app.get(&format!("/api/v1/users/{p1_id}/teams"), None).await;
-    assert_eq!(status, StatusCode::OK);
+    let teams = app
+        .get(&format!("/api/v1/users/{p1_id}/teams"), None)
+        .await
+        .assert_status(200)
+        .body;
     let team_and_date: Vec<(i64, String)> = teams["items"]
         .as_array()
         .unwrap()
@@ -371,10 +385,11 @@ async fn seed_examples_memberships_and_invitations(app: TestApp) {
         [(t1, today()), (t2, "2019-07-15".to_owned())]
     );
 
-    let (status, invitations) = app
+    let invitations = app
         .get(&format!("/api/v1/users/{p1_id}/invitations"), None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
+        .await
+        .assert_status(200)
+        .body;
     let person_and_team: Vec<(i64, i64)> = invitations["items"]
         .as_array()
         .unwrap()
@@ -396,8 +411,7 @@ async fn seed_examples_memberships_and_invitations(app: TestApp) {
     );
 
     for path in ["/api/v1/users/999/teams", "/api/v1/users/999/invitations"] {
-        let (status, problem) = app.get(path, None).await;
-        assert_problem(status, &problem, 404, "not_found");
+        app.get(path, None).await.assert_problem(404, "not_found");
     }
 }
 
@@ -407,16 +421,16 @@ async fn members_paginate_in_creation_order(app: TestApp) {
     let mut expected = vec![app.user_id(&p1).await];
     for i in 0..44 {
         let id = app.user_id(&app.token(&format!("member-{i}"))).await;
-        let (status, _) = put_member(&app, &p1, team_id, id, None).await;
-        assert_eq!(status, StatusCode::CREATED);
+        put_member(&app, &p1, team_id, id, None)
+            .await
+            .assert_status(201);
         expected.push(id);
     }
     let mut seen = Vec::new();
     let mut sizes = Vec::new();
     let mut next = Some(format!("/api/v1/teams/{team_id}/members?limit=20"));
     while let Some(path) = next.take() {
-        let (status, page) = app.get(&path, None).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
+        let page = app.get(&path, None).await.assert_status(200).body;
         let items = page["items"].as_array().unwrap();
         sizes.push(items.len());
         seen.extend(items.iter().map(|m| m["user"]["id"].as_i64().unwrap()));
@@ -436,22 +450,10 @@ async fn concurrent_adds_of_one_user_make_one_row(app: TestApp) {
     let p2_id = app.user_id(&app.token("p2")).await;
     let team_id = team(&app, &p1, "Platform").await;
     let path = format!("/api/v1/teams/{team_id}/members/{p2_id}");
-    let responses =
-        join_all((0..32).map(|_| app.request(Method::PUT, &path, Some(&p1)).send())).await;
-    let statuses: Vec<StatusCode> = responses.into_iter().map(|r| r.unwrap().status()).collect();
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
-        31,
-        "{statuses:?}"
-    );
+    let replies = app
+        .send_all((0..32).map(|_| app.request(Method::PUT, &path, Some(&p1))))
+        .await;
+    assert_one_created(&replies);
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) AS n FROM team_memberships WHERE user_id = {p2_id}"
@@ -477,16 +479,15 @@ async fn concurrent_adds_and_removals_keep_counts_exact(app: TestApp) {
     let mut requests = Vec::new();
     for (token, id) in tokens.iter().zip(&ids) {
         let path = format!("/api/v1/teams/{team_id}/members/{id}");
-        requests.push(app.request(Method::PUT, &path, Some(&p1)).send());
-        requests.push(app.request(Method::DELETE, &path, Some(token)).send());
+        requests.push(app.request(Method::PUT, &path, Some(&p1)));
+        requests.push(app.request(Method::DELETE, &path, Some(token)));
     }
-    let mut failures = Vec::new();
-    for response in join_all(requests).await {
-        let response = response.unwrap();
-        if !response.status().is_success() {
-            failures.push(crate::harness::read(response).await);
-        }
-    }
+    let failures: Vec<Reply> = app
+        .send_all(requests)
+        .await
+        .into_iter()
+        .filter(|reply| !reply.status.is_success())
+        .collect();
     assert!(failures.is_empty(), "{failures:?}");
     rows_equal_counts(&app);
 }
