@@ -11,10 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::harness::{self, TestApp, TestDatabase};
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
-use diesel::{PgConnection, SqliteConnection, sql_query};
+use crate::harness::{self, TestApp, TestDatabase, count_at};
 use favorites::db::Backend;
 
 /// Longest a command may take; past it the test fails instead of hanging
@@ -59,10 +56,6 @@ fn favorites(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
-}
-
-fn secret_text() -> &'static str {
-    std::str::from_utf8(harness::SECRET).expect("the test secret is text")
 }
 
 /// Verifies an HS256 token with `secret`; returns its claims.
@@ -146,23 +139,6 @@ fn bad_configuration_exits_2_with_one_line() {
             entries(cwd.path())
         );
     }
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// Runs a `SELECT count(*) AS n …` query on the database at `url`, on a
-/// connection of its own.
-fn count_at(backend: Backend, url: &str, sql: &str) -> i64 {
-    let query = sql_query(sql);
-    let row: QueryResult<Count> = match backend {
-        Backend::Postgres => query.get_result(&mut PgConnection::establish(url).expect("connect")),
-        Backend::Sqlite => query.get_result(&mut SqliteConnection::establish(url).expect("open")),
-    };
-    row.unwrap_or_else(|error| panic!("{sql}: {error}")).n
 }
 
 /// How many of the core tables exist in the database at `url`.
@@ -290,7 +266,7 @@ async fn a_minted_token_is_accepted_by_the_server(app: TestApp) {
     let run = favorites(
         cwd.path(),
         &["token", "--sub", "cli-user", "--name", "Cli User"],
-        &[("JWT_SECRET", secret_text())],
+        &[("JWT_SECRET", harness::SECRET_TEXT)],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(

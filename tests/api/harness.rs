@@ -3,17 +3,19 @@
 //! its own real server on a real port, and talks to it over HTTP with real
 //! signed JWTs.
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{HttpServer, web};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use diesel::{PgConnection, RunQueryDsl, sql_query};
+use diesel::{PgConnection, RunQueryDsl, SqliteConnection, sql_query};
 use favorites::app::{AppState, build_app};
 use favorites::auth::{Authenticator, KeyConfig};
 use favorites::db::{self, Backend, Conn, Pool, PoolOptions};
@@ -21,7 +23,9 @@ use jsonwebtoken::{EncodingKey, Header, encode};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-pub const SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
+/// The HS256 secret every test server (and every spawned binary) verifies with.
+pub const SECRET_TEXT: &str = "test-secret-that-is-at-least-32-bytes-long";
+pub const SECRET: &[u8] = SECRET_TEXT.as_bytes();
 const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Declares each listed `async fn name(app: TestApp)` as two tests,
@@ -349,7 +353,7 @@ impl TestApp {
 
     /// A valid HS256 token for `subject`, an hour long.
     pub fn token(&self, subject: &str) -> String {
-        sign(&json!({"sub": subject, "exp": now() + 3600}))
+        token(subject)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -428,7 +432,14 @@ impl TestApp {
 
     /// Runs a `SELECT count(*) AS n …`-style query straight on the database.
     pub fn count(&self, sql: &str) -> i64 {
-        count_in(&self.pool, sql)
+        let mut conn = self.pool.get().expect("a connection for assertions");
+        let query = sql_query(sql);
+        let row: Count = match &mut **conn {
+            Conn::Pg(c) => query.get_result(c),
+            Conn::Sqlite(c) => query.get_result(c),
+        }
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+        row.n
     }
 
     /// Asserts that every row of `table` has `counter` equal to the number
@@ -471,16 +482,15 @@ impl TestApp {
     }
 }
 
-/// Runs a `SELECT count(*) AS n …`-style query on a connection of `pool`.
-pub fn count_in(pool: &Pool, sql: &str) -> i64 {
-    let mut conn = pool.get().expect("a connection for assertions");
+/// Runs a `SELECT count(*) AS n …`-style query on the database at `url`, on
+/// a connection of its own (for a database no `TestApp` serves).
+pub fn count_at(backend: Backend, url: &str, sql: &str) -> i64 {
     let query = sql_query(sql);
-    let row: Count = match &mut **conn {
-        Conn::Pg(c) => query.get_result(c),
-        Conn::Sqlite(c) => query.get_result(c),
-    }
-    .unwrap_or_else(|error| panic!("{sql}: {error}"));
-    row.n
+    let row: QueryResult<Count> = match backend {
+        Backend::Postgres => query.get_result(&mut PgConnection::establish(url).expect("connect")),
+        Backend::Sqlite => query.get_result(&mut SqliteConnection::establish(url).expect("open")),
+    };
+    row.unwrap_or_else(|error| panic!("{sql}: {error}")).n
 }
 
 impl Drop for TestApp {
@@ -495,6 +505,11 @@ impl Drop for TestApp {
 
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+/// A valid HS256 token for `subject`, an hour long.
+pub fn token(subject: &str) -> String {
+    sign(&json!({"sub": subject, "exp": now() + 3600}))
 }
 
 /// Signs `claims` with the test secret (HS256).
@@ -631,4 +646,92 @@ pub fn assert_one_created(replies: &[Reply]) {
         statuses.len() - 1,
         "{statuses:?}"
     );
+}
+
+// The real binary, for what lives only in `main`: signals and their handlers.
+
+/// The real `favorites serve` binary on a free port, with its log lines.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    pub fn start(database_url: &str) -> Server {
+        Server::start_with(database_url, &[])
+    }
+
+    /// Starts the server with extra environment variables; returns once it
+    /// logs that it is listening.
+    pub fn start_with(database_url: &str, env: &[(&str, &str)]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_favorites"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("JWT_SECRET", SECRET_TEXT)
+            .env("DATABASE_POOL_SIZE", "16")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the favorites binary");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        server.wait_for_log("listening");
+        server
+    }
+
+    /// Blocks until the server logs a line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => {}
+                Err(_) => panic!("the server never logged `{needle}`"),
+            }
+        }
+    }
+
+    /// Sends `signal` (as `kill` takes it: `-TERM`, `-HUP`) to the server.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the server to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -13,8 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{Options, Reply, SECRET, TestApp, TestDatabase, now};
-use crate::shutdown::Server;
+use crate::harness::{Options, Reply, SECRET, Server, TestApp, TestDatabase, now};
 
 /// A key pair made with `openssl`, and its public half as PEM and as a JWK.
 struct KeyPair {

@@ -6,9 +6,6 @@
 //! waits until the server reports them in flight, sends SIGTERM, waits for
 //! the server to say it is shutting down, and only then lets them through.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -16,88 +13,9 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use favorites::db::Backend;
 use reqwest::{Method, StatusCode};
 
-use crate::harness::{SECRET, TestDatabase, count_in, now, sign};
+use crate::harness::{Server, TestDatabase, count_at, token};
 
 const IN_FLIGHT: usize = 8;
-
-/// The real `favorites serve` binary on a free port, with its log lines.
-pub(crate) struct Server {
-    child: Child,
-    pub(crate) base: String,
-    log: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start(database_url: &str) -> Server {
-        Server::start_with(database_url, &[])
-    }
-
-    /// Starts the server with extra environment variables.
-    pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_favorites"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("BIND", format!("127.0.0.1:{port}"))
-            .env("JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
-            .env("DATABASE_POOL_SIZE", "16")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the favorites binary");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        server.wait_for_log("listening");
-        server
-    }
-
-    /// Blocks until the server logs a line containing `needle`.
-    pub(crate) fn wait_for_log(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return,
-                Ok(_) => {}
-                Err(_) => panic!("the server never logged `{needle}`"),
-            }
-        }
-    }
-
-    pub(crate) fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The test's own hold on what the requests need.
 enum Hold {
@@ -152,7 +70,6 @@ async fn sigterm_drains_requests_in_flight(backend: Backend) {
     let database = TestDatabase::create(backend);
     let server = Server::start(&database.url);
     let client = reqwest::Client::new();
-    let token = |subject: &str| sign(&serde_json::json!({"sub": subject, "exp": now() + 600}));
 
     let author = token("author");
     let created: serde_json::Value = client
@@ -212,18 +129,12 @@ async fn sigterm_drains_requests_in_flight(backend: Backend) {
         assert_eq!(response.status(), StatusCode::CREATED);
     }
     let mut server = server;
-    let status = server.child.wait().unwrap();
+    let status = server.wait();
     assert!(status.success(), "the server exits cleanly: {status}");
 
-    let pool = favorites::db::build_pool(
+    let rows = count_at(
+        backend,
         &database.url,
-        &favorites::db::PoolOptions {
-            max_size: 1,
-            connection_timeout: Duration::from_secs(5),
-        },
-    );
-    let rows = count_in(
-        &pool,
         &format!(
             "SELECT count(*) AS n FROM favorite_interviews WHERE interview_id = {interview_id}"
         ),
