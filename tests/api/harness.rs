@@ -1,7 +1,8 @@
 //! The one test harness: every test gets its own fresh database (a temporary
 //! SQLite file, or a PostgreSQL database cloned from a migrated template) and
 //! its own real server on a real port, and talks to it over HTTP with real
-//! signed JWTs.
+//! signed JWTs, reading every response as a `Reply`. What only `main` does
+//! (signals, the log) is tested on the real binary, started as a `Server`.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

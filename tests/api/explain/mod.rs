@@ -147,6 +147,17 @@ fn connect_instrumented(url: &str, recorder: &Recorder) -> DbConn {
     conn
 }
 
+/// Fails with every failure described, counted, under `what`.
+#[track_caller]
+fn assert_no_failures(failures: Vec<String>, what: &str) {
+    assert!(
+        failures.is_empty(),
+        "{} {what}:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 // ---------------------------------------------------------------- PostgreSQL
 
 /// The plans a statement would get planned for its actual binds (what
@@ -154,12 +165,9 @@ fn connect_instrumented(url: &str, recorder: &Recorder) -> DbConn {
 /// executions; the server forces generic plans, see `PG_SESSION_SETTINGS`).
 #[test]
 fn explain_list_queries_postgres() {
-    let failures = postgres::plan_failures("force_custom_plan");
-    assert!(
-        failures.is_empty(),
-        "{} list query plans scan or sort big tables:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
+    assert_no_failures(
+        postgres::plan_failures("force_custom_plan"),
+        "list query plans scan or sort big tables",
     );
 }
 
@@ -170,12 +178,9 @@ fn explain_list_queries_postgres() {
 /// bitmap scan of all the user's rows plus a sort).
 #[test]
 fn explain_list_queries_postgres_generic_plans() {
-    let failures = postgres::plan_failures("force_generic_plan");
-    assert!(
-        failures.is_empty(),
-        "{} generic list query plans scan or sort big tables:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
+    assert_no_failures(
+        postgres::plan_failures("force_generic_plan"),
+        "generic list query plans scan or sort big tables",
     );
 }
 
@@ -183,12 +188,9 @@ fn explain_list_queries_postgres_generic_plans() {
 
 #[test]
 fn explain_list_queries_sqlite() {
-    let failures = sqlite::plan_failures();
-    assert!(
-        failures.is_empty(),
-        "{} list query plans scan or sort big tables:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
+    assert_no_failures(
+        sqlite::plan_failures(),
+        "list query plans scan or sort big tables",
     );
 }
 
