@@ -1,26 +1,17 @@
 //! The `favorites` command line: `serve` (the default), `migrate`, `token`, `openapi`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{HttpServer, web};
 use clap::{Parser, Subcommand};
 
-use crate::app::{AppState, build_app};
-use crate::auth::{Authenticator, KeyConfig, Signer};
+use crate::auth::{KeyConfig, Signer};
 use crate::config::{LogFormat, RawSettings, Settings};
-use crate::db::{self, Backend, PoolOptions};
+use crate::startup::{Application, EXIT_CONFIG, open_database};
 
-/// Exit code for unusable configuration.
-const EXIT_CONFIG: u8 = 2;
 /// Without RUST_LOG: info, but not actix-web-prom's warning for every
 /// Swagger UI asset (its path pattern is a regex it cannot label).
 const DEFAULT_LOG_FILTER: &str = "info,actix_web_prom=error";
-/// How long in-flight requests may take to finish after SIGTERM/SIGINT.
-const SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
-/// How long a request waits for a database connection before 503.
-const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -127,39 +118,13 @@ fn init_tracing(format: LogFormat) {
 }
 
 fn print_openapi() -> ExitCode {
-    match serde_json::to_string_pretty(&crate::openapi::document()) {
+    match serde_json::to_string_pretty(&crate::router::document()) {
         Ok(json) => {
             println!("{json}");
             ExitCode::SUCCESS
         }
         Err(error) => fail(1, &error),
     }
-}
-
-/// Creates the SQLite file's directory, connects, and migrates.
-fn open_database(settings: &Settings) -> Result<db::Pool, String> {
-    if settings.backend == Backend::Sqlite {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|error| {
-            format!(
-                "invalid DATABASE_URL: cannot create {}: {error}",
-                settings.data_dir.display()
-            )
-        })?;
-    }
-    let pool = db::build_pool(
-        &settings.database_url,
-        &PoolOptions {
-            max_size: settings.pool_size,
-            connection_timeout: POOL_TIMEOUT,
-        },
-    );
-    let mut conn = pool
-        .get_timeout(POOL_TIMEOUT)
-        .map_err(|error| format!("cannot connect to the database (DATABASE_URL): {error}"))?;
-    let applied =
-        db::run_migrations(&mut conn).map_err(|error| format!("migrations failed: {error}"))?;
-    tracing::info!(applied, backend = ?settings.backend, "database migrated");
-    Ok(pool)
 }
 
 fn migrate(settings: &Settings) -> ExitCode {
@@ -204,65 +169,19 @@ fn token(settings: &Settings, sub: &str, name: Option<&str>, ttl: i64) -> ExitCo
 }
 
 fn serve(settings: Settings) -> ExitCode {
-    let keys = match settings.key_config() {
-        Ok(keys) => keys,
-        Err(error) => return fail(EXIT_CONFIG, &error),
-    };
-    let auth = match Authenticator::new(
-        &keys,
-        settings.jwt_issuer.as_deref(),
-        settings.jwt_audience.as_deref(),
-    ) {
-        Ok(auth) => Arc::new(auth),
-        Err((setting, error)) => return fail(EXIT_CONFIG, &format!("invalid {setting}: {error}")),
-    };
-    let pool = match open_database(&settings) {
-        Ok(pool) => pool,
-        Err(error) => return fail(1, &error),
-    };
-    let state = match AppState::new(pool, settings.backend, auth.clone()) {
-        Ok(state) => state
-            .with_cors(settings.cors_allowed_origins.clone())
-            .with_rate_limits(settings.rate_limit_per_ip, settings.rate_limit_per_user),
-        Err(error) => return fail(1, &format!("metrics could not be set up: {error}")),
-    };
-    let state = web::Data::new(state);
-    let reload_auth = auth.clone();
-    let result = actix_web::rt::System::new().block_on(async move {
-        // SIGTERM/SIGINT: stop accepting, let in-flight requests finish
-        // (bounded by the timeout), then the pool closes as the state drops.
-        let server = HttpServer::new(move || build_app(state.clone()))
-            .shutdown_timeout(SHUTDOWN_TIMEOUT_SECONDS)
-            .bind(settings.bind)
-            .map_err(|error| {
-                (
-                    EXIT_CONFIG,
-                    format!("invalid BIND: cannot listen on {}: {error}", settings.bind),
-                )
-            })?;
-        tracing::info!(bind = %settings.bind, "listening");
-        actix_web::rt::spawn(reload_keys_on_sighup(reload_auth));
-        server
-            .run()
-            .await
-            .map_err(|error| (1, format!("server failed: {error}")))
+    let result = Application::build(&settings).and_then(|application| {
+        actix_web::rt::System::new().block_on(async move {
+            application
+                .run()?
+                .await
+                .map_err(|error| crate::startup::StartupError {
+                    exit_code: 1,
+                    message: format!("server failed: {error}"),
+                })
+        })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err((code, error)) => fail(code, &error),
-    }
-}
-
-/// SIGHUP re-reads the JWK Set file, so an identity provider's keys rotate
-/// without a restart (changes to the file are also noticed on their own).
-async fn reload_keys_on_sighup(auth: Arc<Authenticator>) {
-    use actix_web::rt::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("SIGHUP cannot be handled; keys reload only when the JWK Set file changes");
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        tracing::info!("SIGHUP: reloading the JWK Set");
-        auth.reload_keys();
+        Err(error) => fail(error.exit_code, &error),
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -16,15 +17,14 @@ pub const SECRET_FILE_NAME: &str = "jwt-secret";
 /// Shortest accepted `JWT_SECRET`: HS256 keys shorter than the hash are weak.
 pub const MIN_SECRET_BYTES: usize = 32;
 pub const MAX_POOL_SIZE: u32 = 1_000;
+/// How long a request waits for a database connection before 503.
+pub const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `DATABASE_POOL_SIZE` when unset: twice the CPU cores, from 4 to 32.
-///
-/// Measured with `bench/run.sh` on 2 cores: 4 connections served 5–15 %
-/// more requests than 16, and cut the p99 of `GET /interviews/{id}` from
-/// ~170 ms to ~9 ms. Each pooled connection is a blocking thread waiting on
-/// the database; beyond a few per core they only add context switches and
-/// queueing. The cap keeps one server well under PostgreSQL's default
-/// `max_connections` (100) on big machines.
+/// Each pooled connection is a blocking thread waiting on the database;
+/// beyond a few per core they only add context switches and queueing
+/// (`bench/README.md` has the measurements). The cap keeps one server well
+/// under PostgreSQL's default `max_connections` (100) on big machines.
 pub fn default_pool_size() -> u32 {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     u32::try_from(cores.saturating_mul(2))
@@ -72,6 +72,9 @@ pub struct RawSettings {
     /// Requests a minute per user (token subject), bursts of as many; 0 or unset is off
     #[arg(long, env = "RATE_LIMIT_PER_USER", global = true)]
     pub rate_limit_per_user: Option<String>,
+    /// Apply pending migrations when the server starts: `true` or `false` [default: true]
+    #[arg(long, env = "MIGRATE_ON_START", global = true)]
+    pub migrate_on_start: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +93,12 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub bind: SocketAddr,
     pub pool_size: u32,
+    /// How long a request waits for a pooled connection before 503; not an
+    /// environment setting (tests shorten it).
+    pub pool_timeout: Duration,
+    /// Whether `serve` migrates first; without it, the server starts (and
+    /// answers `/healthz`) even while the database is unreachable.
+    pub migrate_on_start: bool,
     pub jwt_secret: Option<Vec<u8>>,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
@@ -209,12 +218,27 @@ impl RawSettings {
         };
         let rate_limit_per_ip = parse_rate(&self.rate_limit_per_ip, "RATE_LIMIT_PER_IP")?;
         let rate_limit_per_user = parse_rate(&self.rate_limit_per_user, "RATE_LIMIT_PER_USER")?;
+        let migrate_on_start = match present(&self.migrate_on_start)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(invalid(
+                    "MIGRATE_ON_START",
+                    format!("`{other}` is neither `true` nor `false`"),
+                ));
+            }
+        };
         Ok(Settings {
             database_url,
             backend,
             data_dir,
             bind,
             pool_size,
+            pool_timeout: DEFAULT_POOL_TIMEOUT,
+            migrate_on_start,
             jwt_secret,
             jwt_issuer: present(&self.jwt_issuer).map(str::to_owned),
             jwt_audience: present(&self.jwt_audience).map(str::to_owned),

@@ -9,6 +9,8 @@ use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use http_api_problem::HttpApiProblem;
 
+use crate::policy::Refusal;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The shape of every error body (RFC 9457), for the OpenAPI document; the
@@ -33,7 +35,7 @@ pub struct Problem {
 /// Field name -> messages, for `validation_failed`.
 pub type FieldErrors = BTreeMap<&'static str, Vec<String>>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("this operation needs a bearer token")]
     Unauthorized,
@@ -164,6 +166,15 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.body(self.problem().json_bytes())
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        match refusal {
+            Refusal::Missing { what, id } => ApiError::not_found(what, id),
+            Refusal::Denied(why) => ApiError::Forbidden(why),
+        }
     }
 }
 

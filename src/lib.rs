@@ -1,8 +1,8 @@
 //! favorites: a JSON REST API over two many-to-many relations in through
-//! tables, on SQLite (embedded default) or PostgreSQL.
+//! tables, on SQLite (embedded default) or PostgreSQL. `ARCHITECTURE.md`
+//! describes the floors, from `startup`/`router` down to `db`.
 
 pub mod api;
-pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -11,7 +11,8 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
-pub mod ratelimit;
+pub mod policy;
 pub mod repo;
-
-pub use app::{AppState, build_app};
+pub mod router;
+pub mod startup;
+pub mod state;

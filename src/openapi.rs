@@ -1,13 +1,21 @@
-//! The OpenAPI document: the base (info, security scheme) here, the paths and
-//! schemas collected from the handlers' annotations by `utoipa-actix-web`.
+//! The OpenAPI document's own parts: the base (info, security scheme) and
+//! the responses every operation shares, added by one function after the
+//! router has collected the paths from the handlers' annotations. A
+//! handler's annotation lists only the answers it chooses itself.
 
-use utoipa::openapi::OpenApi as Document;
-use utoipa::openapi::Ref;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
+
+use crate::error::Problem;
+
+const PROBLEM_JSON: &str = "application/problem+json";
+/// Every page schema is named `PageOf_<Item>`; their responses carry `Link`.
+const PAGE_SCHEMA_PREFIX: &str = "#/components/schemas/PageOf_";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         title = "favorites",
         description = "Users favorite interviews; users belong to teams. Errors are RFC 9457 problem+json with a stable `code`.",
     ),
+    components(schemas(Problem)),
     modifiers(&BearerScheme),
     tags(
         (name = "users", description = "Users, created on their first authenticated request"),
@@ -43,30 +52,20 @@ impl Modify for BearerScheme {
     }
 }
 
-/// Answers any operation can give besides its own: 429 when a rate limit
-/// is configured and exceeded, 503 while the database is unreachable.
-/// Added to every operation after the paths are collected (`/healthz`
-/// needs no database, so it gets 429 only).
-pub fn add_shared_responses(document: &mut Document) {
-    let problem = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .header(
-                "Retry-After",
-                HeaderBuilder::new()
-                    .description(Some("Seconds to wait before retrying"))
-                    .build(),
-            )
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
-            .build()
-    };
-    let limited = problem("Rate limited (`rate_limited`), when limits are configured");
-    let unavailable = problem("The database is unreachable (`unavailable`)");
+/// The document before paths are added.
+pub fn base() -> Document {
+    Base::openapi()
+}
+
+/// Adds what every operation shares, so that no annotation restates it:
+///
+/// - every 4xx/5xx answer is a `Problem` (`application/problem+json`);
+/// - 400 where there are parameters or a body, saying which codes apply;
+/// - 401 on `/api/v1` (a token, when sent, must be valid);
+/// - 413 and 415 where there is a body;
+/// - `Link` on every 200 that is a page;
+/// - 429 everywhere, 503 everywhere but `/healthz` (it needs no database).
+pub fn add_shared_responses(document: &mut Document, max_body_bytes: usize) {
     for (path, item) in document.paths.paths.iter_mut() {
         let operations = [
             &mut item.get,
@@ -76,25 +75,144 @@ pub fn add_shared_responses(document: &mut Document) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
-            let responses = &mut operation.responses.responses;
-            responses
-                .entry("429".to_owned())
-                .or_insert_with(|| limited.clone().into());
-            if path != "/healthz" {
-                responses
-                    .entry("503".to_owned())
-                    .or_insert_with(|| unavailable.clone().into());
-            }
+            add_to_operation(path, operation, max_body_bytes);
         }
     }
 }
 
-/// The document before paths are added.
-pub fn base() -> Document {
-    Base::openapi()
+fn add_to_operation(path: &str, operation: &mut Operation, max_body_bytes: usize) {
+    let bad_request = bad_request_description(operation);
+    let has_body = operation.request_body.is_some();
+    let needs_token = operation.security.is_some();
+    let responses = &mut operation.responses.responses;
+    let mut shared = Vec::new();
+    if let Some(description) = bad_request {
+        shared.push(("400", problem(&description, false)));
+    }
+    if path.starts_with("/api/v1/") {
+        let description = if needs_token {
+            "No or invalid token (`unauthorized`, `invalid_token`)"
+        } else {
+            "Invalid token (`invalid_token`); a token is optional here"
+        };
+        shared.push(("401", problem(description, false)));
+    }
+    if has_body {
+        let limit = format!(
+            "Body over {} KiB (`payload_too_large`)",
+            max_body_bytes / 1024
+        );
+        shared.push(("413", problem(&limit, false)));
+        shared.push((
+            "415",
+            problem("Body is not JSON (`unsupported_media_type`)", false),
+        ));
+    }
+    shared.push((
+        "429",
+        problem(
+            "Rate limited (`rate_limited`), when limits are configured",
+            true,
+        ),
+    ));
+    if path != "/healthz" {
+        shared.push((
+            "503",
+            problem("The database is unreachable (`unavailable`)", true),
+        ));
+    }
+    for (status, response) in shared {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| response.into());
+    }
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if (status.starts_with('4') || status.starts_with('5')) && response.content.is_empty() {
+            response
+                .content
+                .insert(PROBLEM_JSON.to_owned(), problem_content());
+        }
+        if status == "200" && is_page(response) {
+            response.headers.insert(
+                "Link".to_owned(),
+                HeaderBuilder::new()
+                    .description(Some("`<url>; rel=\"next\"` when a next page exists"))
+                    .build()
+                    .into(),
+            );
+        }
+    }
 }
 
-/// The complete document, exactly as `GET /api/v1/openapi.json` serves it.
-pub fn document() -> Document {
-    crate::app::routes().1
+/// Which 400 codes an operation can answer, from what it takes.
+fn bad_request_description(operation: &Operation) -> Option<String> {
+    let parameters: Vec<_> = operation
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|parameter| match parameter {
+            RefOr::T(parameter) => Some(parameter),
+            RefOr::Ref(_) => None,
+        })
+        .collect();
+    let mut causes = Vec::new();
+    if parameters
+        .iter()
+        .any(|p| p.parameter_in == ParameterIn::Path)
+    {
+        causes.push("malformed id (`invalid_path`)");
+    }
+    let query: Vec<_> = parameters
+        .iter()
+        .filter(|p| p.parameter_in == ParameterIn::Query)
+        .collect();
+    if query.iter().any(|p| p.name == "cursor") {
+        causes.push("invalid query (`invalid_query`) or cursor (`invalid_cursor`)");
+    } else if !query.is_empty() {
+        causes.push("invalid query (`invalid_query`)");
+    }
+    if operation.request_body.is_some() {
+        causes.push("invalid body (`invalid_body`, `validation_failed`)");
+    }
+    let text = causes.join("; ");
+    let mut chars = text.chars();
+    let first = chars.next()?;
+    Some(first.to_uppercase().chain(chars).collect())
+}
+
+fn is_page(response: &Response) -> bool {
+    response.content.values().any(|content| match content {
+        RefOr::T(content) => matches!(
+            &content.schema,
+            Some(RefOr::Ref(schema)) if schema.ref_location.starts_with(PAGE_SCHEMA_PREFIX)
+        ),
+        RefOr::Ref(_) => false,
+    })
+}
+
+fn problem_content() -> RefOr<utoipa::openapi::content::Content> {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build()
+        .into()
+}
+
+fn problem(description: &str, retry_after: bool) -> Response {
+    let mut response = ResponseBuilder::new().description(description);
+    if retry_after {
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        );
+    }
+    let mut response = response.build();
+    response
+        .content
+        .insert(PROBLEM_JSON.to_owned(), problem_content());
+    response
 }

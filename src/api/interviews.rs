@@ -1,30 +1,22 @@
 //! `/interviews`: create, list, read, edit and delete, and the `Interview`
 //! representation every list of interviews shares.
 
-use std::collections::HashSet;
-
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::body::JsonBody;
-use super::pagination::{self, PageQuery};
-use super::path::Id;
+use super::pagination::{Listing, PageQuery, page_schema};
+use super::params::{Id, InterviewPath};
+use super::text::{Body, Company, Position, Title, check_fields, validated};
 use super::users::User;
-use super::validation::{check_text, validated};
-use crate::app::AppState;
 use crate::auth::{Caller, MaybeCaller};
-use crate::db::Conn;
-use crate::error::{ApiError, FieldErrors, Problem};
+use crate::error::ApiError;
+use crate::http::body::JsonBody;
 use crate::repo::interviews::{self as repo, InterviewChanges, InterviewWithAuthor, NewInterview};
-use crate::repo::{self as repository, users::UserRow};
-
-pub const MAX_TITLE_CHARS: usize = 200;
-pub const MAX_COMPANY_CHARS: usize = 100;
-pub const MAX_POSITION_CHARS: usize = 100;
-pub const MAX_BODY_CHARS: usize = 20_000;
+use crate::repo::now;
+use crate::state::AppState;
 
 /// An interview write-up.
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,43 +53,29 @@ impl Interview {
     }
 }
 
-/// The caller's `favorited` flag for each of `ids`: `None` for anonymous
-/// callers, else one query for the whole page.
-pub fn favorited_flags(
-    conn: &mut Conn,
-    viewer: Option<&UserRow>,
-    ids: &[i64],
-) -> Result<Option<HashSet<i64>>, ApiError> {
-    viewer
-        .map(|viewer| repo::favorited_among(conn, viewer.id, ids))
-        .transpose()
-        .map_err(ApiError::from)
-}
+page_schema!(
+    InterviewPage,
+    PageOf_Interview,
+    Interview,
+    "A page of interviews."
+);
 
 /// The body of `POST /interviews`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Backend engineer onsite", "company": "Acme", "position": "SRE", "body": "Four rounds..."}))]
 pub struct CreateInterview {
-    /// 1 to 200 characters, not blank (not only whitespace), no NUL.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000]*[^\u0000\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000]*$"
-    )]
-    pub title: String,
-    /// Up to 100 characters, no NUL; defaults to "".
+    #[schema(schema_with = Title::schema)]
+    pub title: Title,
     #[serde(default)]
-    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
-    pub company: String,
-    /// Up to 100 characters, no NUL; defaults to "".
+    #[schema(schema_with = Company::defaulted_schema)]
+    pub company: Company,
     #[serde(default)]
-    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
-    pub position: String,
-    /// Up to 20,000 characters, no NUL; defaults to "".
+    #[schema(schema_with = Position::defaulted_schema)]
+    pub position: Position,
     #[serde(default)]
-    #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
-    pub body: String,
+    #[schema(schema_with = Body::defaulted_schema)]
+    pub body: Body,
 }
 
 /// The body of `PATCH /interviews/{id}`: absent (or `null`) fields stay as they are.
@@ -105,73 +83,48 @@ pub struct CreateInterview {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Backend engineer onsite (updated)"}))]
 pub struct UpdateInterview {
-    /// 1 to 200 characters, not blank (not only whitespace), no NUL.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000]*[^\u0000\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000]*$"
-    )]
-    pub title: Option<String>,
-    /// Up to 100 characters, no NUL.
-    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
-    pub company: Option<String>,
-    /// Up to 100 characters, no NUL.
-    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
-    pub position: Option<String>,
-    /// Up to 20,000 characters, no NUL.
-    #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
-    pub body: Option<String>,
+    #[schema(schema_with = Title::nullable_schema)]
+    pub title: Option<Title>,
+    #[schema(schema_with = Company::nullable_schema)]
+    pub company: Option<Company>,
+    #[schema(schema_with = Position::nullable_schema)]
+    pub position: Option<Position>,
+    #[schema(schema_with = Body::nullable_schema)]
+    pub body: Option<Body>,
 }
 
 impl CreateInterview {
     fn validate(self) -> Result<NewInterview, ApiError> {
-        let mut errors = FieldErrors::new();
-        check_text(&mut errors, "title", &self.title, 1, MAX_TITLE_CHARS);
-        check_text(&mut errors, "company", &self.company, 0, MAX_COMPANY_CHARS);
-        check_text(
-            &mut errors,
-            "position",
-            &self.position,
-            0,
-            MAX_POSITION_CHARS,
-        );
-        check_text(&mut errors, "body", &self.body, 0, MAX_BODY_CHARS);
-        validated(errors)?;
+        validated(check_fields(&[
+            ("title", &self.title),
+            ("company", &self.company),
+            ("position", &self.position),
+            ("body", &self.body),
+        ]))?;
         Ok(NewInterview {
-            title: self.title,
-            company: self.company,
-            position: self.position,
-            body: self.body,
+            title: self.title.0,
+            company: self.company.0,
+            position: self.position.0,
+            body: self.body.0,
         })
     }
 }
 
 impl UpdateInterview {
     fn validate(self) -> Result<InterviewChanges, ApiError> {
-        let mut errors = FieldErrors::new();
-        let fields = [
-            ("title", &self.title, 1, MAX_TITLE_CHARS),
-            ("company", &self.company, 0, MAX_COMPANY_CHARS),
-            ("position", &self.position, 0, MAX_POSITION_CHARS),
-            ("body", &self.body, 0, MAX_BODY_CHARS),
-        ];
-        for (field, value, min, max) in fields {
-            if let Some(value) = value {
-                check_text(&mut errors, field, value, min, max);
-            }
-        }
-        validated(errors)?;
+        validated(check_fields(&[
+            ("title", &self.title),
+            ("company", &self.company),
+            ("position", &self.position),
+            ("body", &self.body),
+        ]))?;
         Ok(InterviewChanges {
-            title: self.title,
-            company: self.company,
-            position: self.position,
-            body: self.body,
+            title: self.title.map(|text| text.0),
+            company: self.company.map(|text| text.0),
+            position: self.position.map(|text| text.0),
+            body: self.body.map(|text| text.0),
         })
     }
-}
-
-fn location(id: i64) -> (header::HeaderName, String) {
-    (header::LOCATION, format!("/api/v1/interviews/{id}"))
 }
 
 /// Publish an interview; the caller is its author.
@@ -179,14 +132,8 @@ fn location(id: i64) -> (header::HeaderName, String) {
     tag = "interviews",
     security(("bearer" = [])),
     request_body = CreateInterview,
-    responses(
-        (status = 201, description = "Created", body = Interview,
-            headers(("Location" = String, description = "URL of the new interview"))),
-        (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-    )
+    responses((status = 201, description = "Created", body = Interview,
+        headers(("Location" = String, description = "URL of the new interview"))))
 )]
 #[post("/interviews")]
 pub async fn create_interview(
@@ -194,19 +141,19 @@ pub async fn create_interview(
     body: JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body
-        .parse::<CreateInterview>()
-        .and_then(CreateInterview::validate);
+    let input = body.parse().and_then(CreateInterview::validate);
     let created = state
-        .run(move |conn| {
+        .run_blocking(move |conn| {
             let author = caller.user(conn)?;
-            let input = input?;
-            Ok(repo::create(conn, author.id, &input, repository::now())?)
+            Ok(repo::create(conn, author.id, &input?, now())?)
         })
         .await?;
     let interview = Interview::new(created, Some(false));
     Ok(HttpResponse::Created()
-        .insert_header(location(interview.id))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/interviews/{}", interview.id),
+        ))
         .json(interview))
 }
 
@@ -222,50 +169,42 @@ pub struct InterviewFilter {
 #[utoipa::path(
     tag = "interviews",
     params(InterviewFilter, PageQuery),
-    responses(
-        (status = 200, description = "A page of interviews", body = pagination::InterviewPage,
-            headers(("Link" = String, description = "`<url>; rel=\"next\"` when a next page exists"))),
-        (status = 400, description = "Invalid query or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),
-    )
+    responses((status = 200, description = "A page of interviews", body = InterviewPage))
 )]
 #[get("/interviews")]
 pub async fn list_interviews(
     caller: MaybeCaller,
     filter: web::Query<InterviewFilter>,
-    page: web::Query<PageQuery>,
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    listing: Listing,
 ) -> Result<HttpResponse, ApiError> {
     let author_id = filter.author_id.map(|Id(id)| id);
-    pagination::list(&state, &req, &page, move |conn, page| {
-        let viewer = caller.user(conn)?.map(|viewer| viewer.id);
-        let page = repo::list(conn, author_id, viewer, page)?;
-        Ok(page.map(|(row, favorited)| Interview::new(row, favorited)))
-    })
-    .await
+    listing
+        .respond(move |conn, page| {
+            let viewer = caller.user(conn)?.map(|viewer| viewer.id);
+            let page = repo::list(conn, author_id, viewer, page)?;
+            Ok(page.map(|(row, favorited)| Interview::new(row, favorited)))
+        })
+        .await
 }
 
 /// One interview.
 #[utoipa::path(
     tag = "interviews",
-    params(("interview_id" = i64, Path, minimum = 1, description = "Interview id")),
+    params(InterviewPath),
     responses(
         (status = 200, description = "The interview", body = Interview),
-        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such interview", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such interview"),
     )
 )]
 #[get("/interviews/{interview_id}")]
 pub async fn get_interview(
     caller: MaybeCaller,
-    path: web::Path<Id>,
+    path: web::Path<InterviewPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Id(interview_id) = path.into_inner();
+    let Id(interview_id) = path.interview_id;
     let interview = state
-        .run(move |conn| {
+        .run_blocking(move |conn| {
             let viewer = caller.user(conn)?.map(|viewer| viewer.id);
             let (row, favorited) = repo::find_for_viewer(conn, interview_id, viewer)?
                 .ok_or_else(|| ApiError::not_found("interview", interview_id))?;
@@ -275,95 +214,58 @@ pub async fn get_interview(
     Ok(HttpResponse::Ok().json(interview))
 }
 
-/// Checks, in the SPEC's order, that the interview exists (404) and that the
-/// caller wrote it (403).
-fn authored_by(conn: &mut Conn, interview_id: i64, author: &UserRow) -> Result<(), ApiError> {
-    match repo::author_of(conn, interview_id)? {
-        None => Err(ApiError::not_found("interview", interview_id)),
-        Some(author_id) if author_id != author.id => Err(ApiError::Forbidden(format!(
-            "only the author may change interview {interview_id}"
-        ))),
-        Some(_) => Ok(()),
-    }
-}
-
 /// Edit an interview; only its author may.
 #[utoipa::path(
     tag = "interviews",
+    params(InterviewPath),
     security(("bearer" = [])),
-    params(("interview_id" = i64, Path, minimum = 1, description = "Interview id")),
     request_body = UpdateInterview,
     responses(
         (status = 200, description = "The edited interview", body = Interview),
-        (status = 400, description = "Malformed id or invalid body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the author", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such interview", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the author"),
+        (status = 404, description = "No such interview"),
     )
 )]
 #[patch("/interviews/{interview_id}")]
 pub async fn update_interview(
     caller: Caller,
-    path: web::Path<Id>,
+    path: web::Path<InterviewPath>,
     body: JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Id(interview_id) = path.into_inner();
-    let input = body
-        .parse::<UpdateInterview>()
-        .and_then(UpdateInterview::validate);
-    let interview = state
-        .run(move |conn| {
+    let Id(interview_id) = path.interview_id;
+    let changes = body.parse().and_then(UpdateInterview::validate);
+    let (row, favorited) = state
+        .run_blocking(move |conn| {
             let author = caller.user(conn)?;
-            crate::db::write_transaction(conn, |conn| {
-                authored_by(conn, interview_id, &author)?;
-                let changes = input?;
-                if changes.title.is_some()
-                    || changes.company.is_some()
-                    || changes.position.is_some()
-                    || changes.body.is_some()
-                {
-                    repo::update(conn, interview_id, &changes, repository::now())?;
-                }
-                let (row, favorited) = repo::find_for_viewer(conn, interview_id, Some(author.id))?
-                    .ok_or_else(|| ApiError::not_found("interview", interview_id))?;
-                Ok(Interview::new(row, favorited))
-            })
+            repo::update(conn, interview_id, author.id, changes, now())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(interview))
+    Ok(HttpResponse::Ok().json(Interview::new(row, favorited)))
 }
 
 /// Delete an interview and its favorites; only its author may.
 #[utoipa::path(
     tag = "interviews",
+    params(InterviewPath),
     security(("bearer" = [])),
-    params(("interview_id" = i64, Path, minimum = 1, description = "Interview id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the author", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such interview", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the author"),
+        (status = 404, description = "No such interview"),
     )
 )]
 #[delete("/interviews/{interview_id}")]
 pub async fn delete_interview(
     caller: Caller,
-    path: web::Path<Id>,
+    path: web::Path<InterviewPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Id(interview_id) = path.into_inner();
+    let Id(interview_id) = path.interview_id;
     state
-        .run(move |conn| {
+        .run_blocking(move |conn| {
             let author = caller.user(conn)?;
-            crate::db::write_transaction(conn, |conn| {
-                authored_by(conn, interview_id, &author)?;
-                repo::delete(conn, interview_id)?;
-                Ok(())
-            })
+            repo::delete(conn, interview_id, author.id)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

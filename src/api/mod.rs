@@ -1,14 +1,15 @@
-//! HTTP handlers and representations, one module per resource.
+//! HTTP handlers and representations, one module per resource, and the
+//! pieces they share: path parameters, pagination and text fields.
 
-pub mod body;
 pub mod favorites;
 pub mod health;
 pub mod interviews;
+pub mod members;
 pub mod pagination;
-pub mod path;
+pub mod params;
 pub mod teams;
+pub mod text;
 pub mod users;
-pub mod validation;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -32,9 +33,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(teams::create_team)
         .service(teams::list_teams)
         .service(teams::get_team)
-        .service(teams::list_members)
-        .service(teams::put_member)
-        .service(teams::delete_member)
-        .service(teams::list_user_teams)
-        .service(teams::list_user_invitations);
+        .service(members::list_members)
+        .service(members::put_member)
+        .service(members::delete_member)
+        .service(members::list_user_teams)
+        .service(members::list_user_invitations);
 }

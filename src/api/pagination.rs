@@ -1,18 +1,21 @@
 //! The one pagination helper: `?limit=&cursor=` in, `{"items", "next_cursor"}`
 //! plus a `Link: rel="next"` header out. Cursors are opaque to clients.
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
-use crate::app::AppState;
 use crate::db::Conn;
 use crate::error::ApiError;
 use crate::repo::{Cursor, Page, PageRequest};
+use crate::state::AppState;
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
@@ -93,7 +96,7 @@ pub struct PageOf<T> {
 macro_rules! page_schema {
     ($rust:ident, $name:ident, $item:ty, $doc:literal) => {
         #[doc = $doc]
-        #[derive(ToSchema)]
+        #[derive(utoipa::ToSchema)]
         #[schema(as = $name)]
         #[allow(dead_code)]
         pub struct $rust {
@@ -104,58 +107,62 @@ macro_rules! page_schema {
         }
     };
 }
+pub(crate) use page_schema;
 
-page_schema!(
-    InterviewPage,
-    PageOf_Interview,
-    super::interviews::Interview,
-    "A page of interviews."
-);
-page_schema!(
-    FavoriteInterviewPage,
-    PageOf_FavoriteInterview,
-    super::favorites::FavoriteInterview,
-    "A page of a user's favorites."
-);
-page_schema!(
-    FavoritedByPage,
-    PageOf_FavoritedBy,
-    super::favorites::FavoritedBy,
-    "A page of the users who favorited an interview."
-);
-page_schema!(
-    TeamPage,
-    PageOf_Team,
-    super::teams::Team,
-    "A page of teams."
-);
-page_schema!(
-    MembershipPage,
-    PageOf_Membership,
-    super::teams::Membership,
-    "A page of memberships."
-);
+/// The one shape of every list endpoint, as an extractor: `?limit=&cursor=`
+/// validated (400 `invalid_query` / `invalid_cursor`), and what answering
+/// needs (the request for the `Link` URL, the state for the database).
+/// Handlers declare `params(PageQuery)` for the document.
+pub struct Listing {
+    req: HttpRequest,
+    page: PageRequest,
+    state: web::Data<AppState>,
+}
 
-/// The one shape of every list endpoint: validate `?limit=&cursor=`, read
-/// the page off the async workers with `work`, answer it with [`respond`].
-pub async fn list<T, F>(
-    state: &AppState,
-    req: &HttpRequest,
-    query: &PageQuery,
-    work: F,
-) -> Result<HttpResponse, ApiError>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce(&mut Conn, &PageRequest) -> Result<Page<T>, ApiError> + Send + 'static,
-{
-    let page = query.request()?;
-    let page = state.run(move |conn| work(conn, &page)).await?;
-    Ok(respond(req, page))
+impl FromRequest for Listing {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Listing, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let query = web::Query::<PageQuery>::from_request(req, payload).into_inner();
+        let listing = query.and_then(|query| {
+            let page = query.request()?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::Internal("application state is not configured".to_owned())
+                })?;
+            Ok(Listing {
+                req: req.clone(),
+                page,
+                state,
+            })
+        });
+        ready(listing)
+    }
+}
+
+impl Listing {
+    /// Reads the page off the async workers with `work` and answers it
+    /// with [`respond`].
+    pub async fn respond<T, F>(self, work: F) -> Result<HttpResponse, ApiError>
+    where
+        T: Serialize + Send + 'static,
+        F: FnOnce(&mut Conn, &PageRequest) -> Result<Page<T>, ApiError> + Send + 'static,
+    {
+        let page = self.page;
+        let rows = self
+            .state
+            .run_blocking(move |conn| work(conn, &page))
+            .await?;
+        Ok(respond(&self.req, rows))
+    }
 }
 
 /// Answers 200 with the page, and a `Link: <…>; rel="next"` header carrying
 /// the request's own query with the next cursor when there is a next page.
-pub fn respond<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
+fn respond<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
     let next_cursor = page.next.as_ref().map(encode_cursor);
     let mut response = HttpResponse::Ok();
     if let Some(cursor) = &next_cursor {

@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::path::Id;
-use crate::app::AppState;
+use super::params::{Id, UserPath};
 use crate::auth::{Caller, MaybeCaller};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::repo::users::{self, UserRow};
+use crate::state::AppState;
 
 /// A user, known to the service since their first authenticated request.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -36,37 +36,32 @@ impl From<UserRow> for User {
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The caller", body = User),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-    )
+    responses((status = 200, description = "The caller", body = User))
 )]
 #[get("/me")]
 pub async fn get_me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let user = state.run(move |conn| caller.user(conn)).await?;
+    let user = state.run_blocking(move |conn| caller.user(conn)).await?;
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
 /// One user.
 #[utoipa::path(
     tag = "users",
-    params(("user_id" = i64, Path, minimum = 1, description = "User id")),
+    params(UserPath),
     responses(
         (status = 200, description = "The user", body = User),
-        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user"),
     )
 )]
 #[get("/users/{user_id}")]
 pub async fn get_user(
     caller: MaybeCaller,
-    path: web::Path<Id>,
+    path: web::Path<UserPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Id(user_id) = path.into_inner();
+    let Id(user_id) = path.user_id;
     let user = state
-        .run(move |conn| {
+        .run_blocking(move |conn| {
             // A token, when sent, must be valid; its user exists from now on.
             caller.user(conn)?;
             users::find(conn, user_id)?.ok_or_else(|| ApiError::not_found("user", user_id))

@@ -50,7 +50,6 @@ impl std::ops::DerefMut for DbConn {
         &mut self.conn
     }
 }
-pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -59,16 +58,13 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 /// all small, indexed and prepared:
 ///
 /// - `plan_cache_mode = force_generic_plan`: plan each prepared statement
-///   once per connection. With the page size bound as `LIMIT $n`, a generic
-///   plan is costed for 10 % of the table, so PostgreSQL's default (`auto`)
-///   kept re-planning some list queries on every execution (measured:
-///   `GET /interviews` went from 3,370 to 5,660 requests/s with this on).
-///   `tests/api/explain.rs` checks that the generic plan of every list query
+///   once per connection; with the page size bound as `LIMIT $n`, the
+///   default (`auto`) kept re-planning some list queries on every execution.
+///   `tests/api/explain` checks that the generic plan of every list query
 ///   is an ordered index scan, with no sequential scan and no sort.
 /// - `max_parallel_workers_per_gather = 0`: a page of 20 rows never gains
-///   from parallel workers; with a bound `LIMIT` the generic plan of
-///   `GET /interviews` was a `Gather Merge` that started two workers per
-///   page (8.5 ms instead of 0.3 ms).
+///   from parallel workers, and a generic plan with a bound `LIMIT` started
+///   them for every page.
 pub const PG_SESSION_SETTINGS: &str =
     "SET plan_cache_mode = force_generic_plan; SET max_parallel_workers_per_gather = 0;";
 

@@ -1,14 +1,13 @@
 //! Interviews: created, edited and deleted by their author; listed newest first.
 
-use std::collections::HashSet;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::users::UserRow;
 use super::{Cursor, Page, PageRequest, older_than};
 use crate::db::schema::{favorite_interviews, interviews, users};
-use crate::db::{Conn, MultiBackend};
+use crate::db::{Conn, MultiBackend, write_transaction};
+use crate::policy::{self, Refusal};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = interviews)]
@@ -124,22 +123,57 @@ pub fn author_of(conn: &mut Conn, id: i64) -> QueryResult<Option<i64>> {
         .optional()
 }
 
-/// Applies `changes` and bumps `updated_at`; returns how many rows changed (0 or 1).
-pub fn update(
-    conn: &mut Conn,
-    id: i64,
-    changes: &InterviewChanges,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(interviews::table.find(id))
-        .set((changes, interviews::updated_at.eq(now)))
-        .execute(conn)
+/// The first steps of both author-only writes, in the SPEC's order: the
+/// interview exists (404), then [`policy::may_change_interview`] (403).
+fn check_author<E>(conn: &mut Conn, id: i64, caller_id: i64) -> Result<(), E>
+where
+    E: From<diesel::result::Error> + From<Refusal>,
+{
+    let author_id = author_of(conn, id)?.ok_or(Refusal::missing("interview", id))?;
+    Ok(policy::may_change_interview(id, author_id, caller_id)?)
 }
 
-/// Deletes the interview; its favorites go with it (`ON DELETE CASCADE`).
-/// Returns whether a row was deleted.
-pub fn delete(conn: &mut Conn, id: i64) -> QueryResult<bool> {
-    Ok(diesel::delete(interviews::table.find(id)).execute(conn)? > 0)
+/// Edits the interview on behalf of `caller_id`, in one write transaction:
+/// after the author check, `changes` (the parsed body; its error, a 400, is
+/// returned as it is) are applied and `updated_at` bumped when any field is
+/// given. Returns the interview as the caller now sees it.
+pub fn update<E>(
+    conn: &mut Conn,
+    id: i64,
+    caller_id: i64,
+    changes: Result<InterviewChanges, E>,
+    now: NaiveDateTime,
+) -> Result<(InterviewWithAuthor, Option<bool>), E>
+where
+    E: From<diesel::result::Error> + From<Refusal>,
+{
+    write_transaction(conn, |conn| {
+        check_author::<E>(conn, id, caller_id)?;
+        let changes = changes?;
+        if changes.title.is_some()
+            || changes.company.is_some()
+            || changes.position.is_some()
+            || changes.body.is_some()
+        {
+            diesel::update(interviews::table.find(id))
+                .set((&changes, interviews::updated_at.eq(now)))
+                .execute(conn)?;
+        }
+        Ok(find_for_viewer(conn, id, Some(caller_id))?.ok_or(diesel::result::Error::NotFound)?)
+    })
+}
+
+/// Deletes the interview on behalf of `caller_id` after the author check;
+/// its favorites go with it (`ON DELETE CASCADE`).
+pub fn delete<E>(conn: &mut Conn, id: i64, caller_id: i64) -> Result<(), E>
+where
+    E: From<diesel::result::Error> + From<Refusal>,
+{
+    write_transaction(conn, |conn| {
+        check_author::<E>(conn, id, caller_id)?;
+        diesel::delete(interviews::table.find(id)).execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Interviews newest first, optionally only those by `author_id` (an unknown
@@ -176,22 +210,4 @@ pub fn list(
     });
     Ok(page
         .map(|(interview, author, favorite)| ((interview, author), favorited(viewer_id, favorite))))
-}
-
-/// Which of `interview_ids` the user has favorited: one indexed query per
-/// page, never one per row.
-pub fn favorited_among(
-    conn: &mut Conn,
-    user_id: i64,
-    interview_ids: &[i64],
-) -> QueryResult<HashSet<i64>> {
-    if interview_ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let ids: Vec<i64> = favorite_interviews::table
-        .filter(favorite_interviews::user_id.eq(user_id))
-        .filter(favorite_interviews::interview_id.eq_any(interview_ids))
-        .select(favorite_interviews::interview_id)
-        .load(conn)?;
-    Ok(ids.into_iter().collect())
 }

@@ -1,13 +1,11 @@
 //! The keyset predicate `(at, id) < ($1, $2)` (or `>`) as a diesel
 //! expression.
 //!
-//! A `diesel::dsl::sql` fragment would say the same, but diesel treats any
-//! SQL literal as unsafe to cache: the statement was then parsed and planned
-//! anew on every page after the first (measured with `bench/run.sh`:
-//! PostgreSQL spent ~570 µs of CPU per deep page; ~140 µs once cached, and
-//! the deep page went from 2,164 to 5,564 requests/s). This type walks to the same SQL
-//! with its two values as bind parameters, so a page after a cursor is a
-//! cached prepared statement like the first page.
+//! A `diesel::dsl::sql` fragment would say the same, but diesel never
+//! caches a statement with an SQL literal, so every page after a cursor
+//! would be parsed and planned anew. This type walks to the same SQL with
+//! its two values as bind parameters, so a page after a cursor is a cached
+//! prepared statement like the first page.
 
 use std::marker::PhantomData;
 

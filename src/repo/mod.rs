@@ -5,6 +5,7 @@ pub mod counter;
 pub mod favorites;
 pub mod interviews;
 pub mod keyset;
+pub mod memberships;
 pub mod teams;
 pub mod users;
 

@@ -80,7 +80,7 @@ fn entries(dir: &Path) -> Vec<String> {
 fn bad_configuration_exits_2_with_one_line() {
     // Arguments, environment, and the setting the error must name.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 13] = [
+    let cases: [Case; 14] = [
         (&[], &[("BIND", "nonsense")], "BIND"),
         (
             &[],
@@ -108,6 +108,7 @@ fn bad_configuration_exits_2_with_one_line() {
         (&[], &[("DATABASE_POOL_SIZE", "many")], "DATABASE_POOL_SIZE"),
         (&[], &[("JWT_SECRET", "short")], "JWT_SECRET"),
         (&[], &[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+        (&[], &[("MIGRATE_ON_START", "maybe")], "MIGRATE_ON_START"),
         (&["serve"], &[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
         (
             &["token", "--sub", "x"],

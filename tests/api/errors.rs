@@ -274,12 +274,13 @@ fn dead_database(backend: Backend) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = match backend {
         Backend::Postgres => "postgres://postgres@127.0.0.1:1/nope".to_owned(),
-        Backend::Sqlite => dir
-            .path()
-            .join("missing")
-            .join("favorites.db")
-            .to_string_lossy()
-            .into_owned(),
+        // A directory where the database file should be: SQLite cannot
+        // open it, whoever runs the test (root ignores permissions).
+        Backend::Sqlite => {
+            let path = dir.path().join("favorites.db");
+            std::fs::create_dir(&path).expect("a directory in the way");
+            path.to_string_lossy().into_owned()
+        }
     };
     (url, dir)
 }

@@ -9,17 +9,17 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use actix_web::{HttpServer, web};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::{PgConnection, RunQueryDsl, SqliteConnection, sql_query};
-use favorites::app::{AppState, build_app};
-use favorites::auth::{Authenticator, KeyConfig};
+use favorites::auth::KeyConfig;
+use favorites::config::{RawSettings, Settings};
 use favorites::db::{self, Backend, Conn, Pool, PoolOptions};
+use favorites::startup::Application;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -274,6 +274,39 @@ impl Default for Options {
     }
 }
 
+/// The settings `favorites serve` would read from the environment for this
+/// test: a free port, the test's database (migrated at start unless the
+/// test brings its own URL), the test secret or the test's keys.
+fn settings(database_url: &str, options: &Options) -> Settings {
+    let keys = options.keys.clone().unwrap_or_else(|| KeyConfig {
+        secret: Some(SECRET.to_vec()),
+        ..KeyConfig::default()
+    });
+    let path = |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string());
+    let raw = RawSettings {
+        database_url: Some(database_url.to_owned()),
+        bind: Some("127.0.0.1:0".to_owned()),
+        database_pool_size: Some("8".to_owned()),
+        jwt_secret: keys
+            .secret
+            .map(|secret| String::from_utf8(secret).expect("a text secret")),
+        jwt_public_key_file: path(&keys.public_key_file),
+        jwt_jwks_file: path(&keys.jwks_file),
+        jwt_issuer: options.issuer.clone(),
+        jwt_audience: options.audience.clone(),
+        cors_allowed_origins: Some(options.cors_allowed_origins.join(",")),
+        rate_limit_per_ip: options.rate_limit_per_ip.map(|limit| limit.to_string()),
+        rate_limit_per_user: options.rate_limit_per_user.map(|limit| limit.to_string()),
+        migrate_on_start: Some(options.database_url.is_none().to_string()),
+        ..RawSettings::default()
+    };
+    let mut settings = raw
+        .validate()
+        .unwrap_or_else(|error| panic!("test settings: {error}"));
+    settings.pool_timeout = options.pool_timeout;
+    settings
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         TestApp::spawn_with(backend, Options::default()).await
@@ -292,6 +325,9 @@ impl TestApp {
             .database_url
             .clone()
             .unwrap_or_else(|| database.url.clone());
+        let application = Application::build(&settings(&url, &options))
+            .unwrap_or_else(|error| panic!("the server did not start: {error}"));
+        let port = application.port();
         let pool = db::build_pool(
             &url,
             &PoolOptions {
@@ -299,38 +335,10 @@ impl TestApp {
                 connection_timeout: options.pool_timeout,
             },
         );
-        if options.database_url.is_none() {
-            let mut conn = pool.get().expect("connect to the test database");
-            db::run_migrations(&mut conn).expect("migrate the test database");
-        }
-        let keys = options.keys.clone().unwrap_or_else(|| KeyConfig {
-            secret: Some(SECRET.to_vec()),
-            ..KeyConfig::default()
-        });
-        let auth = Authenticator::new(
-            &keys,
-            options.issuer.as_deref(),
-            options.audience.as_deref(),
-        )
-        .unwrap_or_else(|(setting, error)| panic!("{setting}: {error}"));
-        let auth = Arc::new(auth);
-        let state = AppState::new(pool.clone(), backend, auth)
-            .expect("metrics")
-            .with_cors(options.cors_allowed_origins.clone())
-            .with_rate_limits(options.rate_limit_per_ip, options.rate_limit_per_user);
-        let state = web::Data::new(state);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        let port = listener.local_addr().expect("local address").port();
         let (handle_tx, handle_rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || build_app(state.clone()))
-                    .workers(2)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .listen(listener)
-                    .expect("listen")
-                    .run();
+                let server = application.run().expect("run the server");
                 handle_tx
                     .send(server.handle())
                     .expect("hand over the server handle");

@@ -15,7 +15,7 @@ const REGENERATE: &str = "cargo run -q -- openapi > openapi/openapi.json";
 const META_ROUTES: [&str; 3] = ["GET /api/v1/openapi.json", "GET /docs", "GET /docs/{_:.*}"];
 
 fn generated() -> Value {
-    serde_json::to_value(favorites::openapi::document()).expect("the document serialises")
+    serde_json::to_value(favorites::router::document()).expect("the document serialises")
 }
 
 fn documented_operations(document: &Value) -> BTreeSet<String> {
@@ -33,7 +33,7 @@ fn committed_document_is_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let committed = std::fs::read_to_string(root.join(COMMITTED)).unwrap_or_default();
     let generated =
-        serde_json::to_string_pretty(&favorites::openapi::document()).expect("serialise") + "\n";
+        serde_json::to_string_pretty(&favorites::router::document()).expect("serialise") + "\n";
     assert!(
         committed == generated,
         "{COMMITTED} differs from the document the code generates; regenerate it with `{REGENERATE}`"

@@ -1,8 +1,7 @@
 -- The three favorite writes as server-side functions, so that each is one
 -- round trip instead of five (BEGIN, lock, change, count, COMMIT) and the
--- interview's row lock is held for microseconds, not for three client round
--- trips: measured with pgbench on 2 cores, 32 clients, 4,500 -> 9,400 writes
--- per second on random interviews and 1,870 -> 3,640 on one hot interview.
+-- interview's row lock is not held across client round trips (the measured
+-- effect is in bench/README.md).
 --
 -- The protocol is the repository's (src/repo/favorites.rs), statement for
 -- statement: lock the interview row first (which proves it exists), then

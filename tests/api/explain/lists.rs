@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_query;
 use diesel::sql_types::BigInt;
 use favorites::db::Conn;
-use favorites::repo::teams::Memberships;
+use favorites::repo::memberships::{self, MembershipFilter};
 use favorites::repo::{Cursor, Page, PageRequest, favorites as favorites_repo, interviews, teams};
 
 use super::{ListQuery, Recorder, capture};
@@ -109,22 +109,30 @@ pub(super) fn list_queries(conn: &mut Conn, recorder: &Recorder) -> Vec<ListQuer
     ] {
         let name = format!("list_favorites({label} user {user})");
         let page = capture(conn, recorder, q, format!("{name} first page"), |c| {
-            favorites_repo::list_favorites(c, user, &first_page(limit))
+            favorites_repo::list_favorites(c, user, Some(user), &first_page(limit))
         });
         capture(conn, recorder, q, format!("{name} after a cursor"), |c| {
-            favorites_repo::list_favorites(c, user, &after(limit, page.next, &name))
+            favorites_repo::list_favorites(c, user, Some(user), &after(limit, page.next, &name))
         });
-        let ids: Vec<i64> = page
-            .rows
-            .iter()
-            .map(|(_, interview, _)| interview.id)
-            .collect();
+        // Another viewer's flags for the page: the second statement.
+        let viewer = if user == s.typical_user {
+            s.active_user
+        } else {
+            s.typical_user
+        };
         capture(
             conn,
             recorder,
             q,
-            format!("favorited_among({label} user {user}, a page)"),
-            |c| interviews::favorited_among(c, user, &ids),
+            format!("{name} as viewer {viewer}, after a cursor"),
+            |c| {
+                favorites_repo::list_favorites(
+                    c,
+                    user,
+                    Some(viewer),
+                    &after(limit, page.next, &name),
+                )
+            },
         );
     }
 
@@ -150,16 +158,16 @@ pub(super) fn list_queries(conn: &mut Conn, recorder: &Recorder) -> Vec<ListQuer
     });
 
     for which in [
-        Memberships::OfTeam(s.big_team),
-        Memberships::OfUser(s.joiner),
-        Memberships::InvitedBy(s.inviter),
+        MembershipFilter::OfTeam(s.big_team),
+        MembershipFilter::OfUser(s.joiner),
+        MembershipFilter::InvitedBy(s.inviter),
     ] {
         let name = format!("list_memberships({which:?})");
         let page = capture(conn, recorder, q, format!("{name} first page"), |c| {
-            teams::list_memberships(c, which, &first_page(limit))
+            memberships::list_memberships(c, which, &first_page(limit))
         });
         capture(conn, recorder, q, format!("{name} after a cursor"), |c| {
-            teams::list_memberships(c, which, &after(limit, page.next, &name))
+            memberships::list_memberships(c, which, &after(limit, page.next, &name))
         });
     }
     queries

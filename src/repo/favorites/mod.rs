@@ -9,34 +9,35 @@
 //! On SQLite the functions below run that protocol as a transaction of their
 //! own statements. On PostgreSQL the same statements run inside the
 //! server-side functions `favorite_add`, `favorite_remove` and
-//! `favorite_toggle` (migration `2026-11-23-000003_favorite_writes`): one
-//! round trip instead of five, and the interview's row lock is no longer
-//! held across client round trips, which is what limits a hot interview.
+//! `favorite_toggle` ([`pg_write`]): one round trip instead of five, so the
+//! interview's row lock is not held across client round trips.
+
+mod lists;
+mod pg_write;
+
+pub use lists::{FavoriteOfUser, list_favorited_by, list_favorites};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::counter::AddToCounter;
-use super::interviews::InterviewRow;
-use super::users::UserRow;
-use super::{Cursor, Page, PageRequest, older_than};
-use crate::db::schema::{favorite_interviews, interviews, users};
-use crate::db::{Conn, MultiBackend, write_transaction};
+use crate::db::schema::{favorite_interviews, interviews};
+use crate::db::{Conn, write_transaction};
 use crate::on_backend;
 
 /// One user's relation to one interview, with the interview's current count.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FavoriteState {
+pub struct FavoriteStateRow {
     pub interview_id: i64,
     /// When the user favorited it; `None` when they have not.
     pub favorited_at: Option<NaiveDateTime>,
     pub favorites_count: i64,
 }
 
-/// The outcome of [`add_favorite`]: the state, and whether a row was created.
+/// The outcome of a write: the state, and whether a row was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Added {
-    pub state: FavoriteState,
+pub struct Written {
+    pub state: FavoriteStateRow,
     pub created: bool,
 }
 
@@ -113,10 +114,10 @@ pub fn add_favorite(
     user_id: i64,
     interview_id: i64,
     now: NaiveDateTime,
-) -> QueryResult<Option<Added>> {
+) -> QueryResult<Option<Written>> {
     if let Conn::Pg(pg) = conn {
         let call = pg_write::Call::new("favorite_add", user_id, interview_id, Some(now));
-        return Ok(call.run(pg)?.map(|row| Added {
+        return Ok(call.run(pg)?.map(|row| Written {
             created: row.changed,
             state: row.state(interview_id),
         }));
@@ -131,8 +132,8 @@ pub fn add_favorite(
         } else {
             (count, favorited_at(conn, user_id, interview_id)?)
         };
-        Ok(Some(Added {
-            state: FavoriteState {
+        Ok(Some(Written {
+            state: FavoriteStateRow {
                 interview_id,
                 favorited_at,
                 favorites_count,
@@ -148,7 +149,7 @@ pub fn remove_favorite(
     conn: &mut Conn,
     user_id: i64,
     interview_id: i64,
-) -> QueryResult<Option<FavoriteState>> {
+) -> QueryResult<Option<FavoriteStateRow>> {
     if let Conn::Pg(pg) = conn {
         let call = pg_write::Call::new("favorite_remove", user_id, interview_id, None);
         return Ok(call.run(pg)?.map(|row| row.state(interview_id)));
@@ -162,7 +163,7 @@ pub fn remove_favorite(
         } else {
             count
         };
-        Ok(Some(FavoriteState {
+        Ok(Some(FavoriteStateRow {
             interview_id,
             favorited_at: None,
             favorites_count,
@@ -179,7 +180,7 @@ pub fn toggle_favorite(
     user_id: i64,
     interview_id: i64,
     now: NaiveDateTime,
-) -> QueryResult<Option<FavoriteState>> {
+) -> QueryResult<Option<FavoriteStateRow>> {
     if let Conn::Pg(pg) = conn {
         let call = pg_write::Call::new("favorite_toggle", user_id, interview_id, Some(now));
         return Ok(call.run(pg)?.map(|row| row.state(interview_id)));
@@ -189,14 +190,14 @@ pub fn toggle_favorite(
             return Ok(None);
         }
         let state = if delete_row(conn, user_id, interview_id)? {
-            FavoriteState {
+            FavoriteStateRow {
                 interview_id,
                 favorited_at: None,
                 favorites_count: adjust_count(conn, interview_id, -1)?,
             }
         } else {
             insert_row(conn, user_id, interview_id, now)?;
-            FavoriteState {
+            FavoriteStateRow {
                 interview_id,
                 favorited_at: Some(now),
                 favorites_count: adjust_count(conn, interview_id, 1)?,
@@ -206,13 +207,43 @@ pub fn toggle_favorite(
     })
 }
 
+/// The three favorite writes, for callers that treat them alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FavoriteWrite {
+    Add,
+    Remove,
+    Toggle,
+}
+
+/// Runs one favorite write ([`add_favorite`], [`remove_favorite`] or
+/// [`toggle_favorite`]); `created` is true only when an add inserted the row.
+pub fn write(
+    conn: &mut Conn,
+    write: FavoriteWrite,
+    user_id: i64,
+    interview_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Written>> {
+    let state = |state: Option<FavoriteStateRow>| {
+        state.map(|state| Written {
+            state,
+            created: false,
+        })
+    };
+    match write {
+        FavoriteWrite::Add => add_favorite(conn, user_id, interview_id, now),
+        FavoriteWrite::Remove => remove_favorite(conn, user_id, interview_id).map(state),
+        FavoriteWrite::Toggle => toggle_favorite(conn, user_id, interview_id, now).map(state),
+    }
+}
+
 /// The user's current state on the interview; `None` when it does not exist.
 /// A plain read: it may be stale by the time the caller sees it.
 pub fn favorite_state(
     conn: &mut Conn,
     user_id: i64,
     interview_id: i64,
-) -> QueryResult<Option<FavoriteState>> {
+) -> QueryResult<Option<FavoriteStateRow>> {
     let Some(favorites_count) = interviews::table
         .find(interview_id)
         .select(interviews::favorites_count)
@@ -222,171 +253,9 @@ pub fn favorite_state(
         return Ok(None);
     };
     let favorited_at = favorited_at(conn, user_id, interview_id)?;
-    Ok(Some(FavoriteState {
+    Ok(Some(FavoriteStateRow {
         interview_id,
         favorited_at,
         favorites_count,
     }))
-}
-
-/// A favorite seen from the user's side: when, and the interview with its author.
-pub type FavoriteOfUser = (NaiveDateTime, InterviewRow, UserRow);
-
-/// list_favorites(user): what the user favorited, newest favorite first.
-/// Keyset on (`created_at`, `interview_id`) over
-/// `favorite_interviews_by_user_newest`; the interview and its author come in
-/// the same query. An unknown user yields an empty page.
-pub fn list_favorites(
-    conn: &mut Conn,
-    user_id: i64,
-    page: &PageRequest,
-) -> QueryResult<Page<FavoriteOfUser>> {
-    let query = favorite_interviews::table
-        .inner_join(interviews::table.inner_join(users::table))
-        .filter(favorite_interviews::user_id.eq(user_id))
-        .select((
-            favorite_interviews::created_at,
-            InterviewRow::as_select(),
-            UserRow::as_select(),
-        ))
-        .order((
-            favorite_interviews::created_at.desc(),
-            favorite_interviews::interview_id.desc(),
-        ))
-        .limit(page.fetch())
-        .into_boxed::<MultiBackend>();
-    let query = older_than!(
-        query,
-        favorite_interviews::created_at,
-        favorite_interviews::interview_id,
-        page.after
-    );
-    let rows = query.load::<FavoriteOfUser>(conn)?;
-    Ok(page.page(rows, |(at, interview, _)| Cursor {
-        at: *at,
-        id: interview.id,
-    }))
-}
-
-/// list_favorited_by(interview): who favorited it, newest first. Keyset on
-/// (`created_at`, `user_id`) over `favorite_interviews_by_interview_newest`.
-pub fn list_favorited_by(
-    conn: &mut Conn,
-    interview_id: i64,
-    page: &PageRequest,
-) -> QueryResult<Page<(NaiveDateTime, UserRow)>> {
-    let query = favorite_interviews::table
-        .inner_join(users::table)
-        .filter(favorite_interviews::interview_id.eq(interview_id))
-        .select((favorite_interviews::created_at, UserRow::as_select()))
-        .order((
-            favorite_interviews::created_at.desc(),
-            favorite_interviews::user_id.desc(),
-        ))
-        .limit(page.fetch())
-        .into_boxed::<MultiBackend>();
-    let query = older_than!(
-        query,
-        favorite_interviews::created_at,
-        favorite_interviews::user_id,
-        page.after
-    );
-    let rows = query.load::<(NaiveDateTime, UserRow)>(conn)?;
-    Ok(page.page(rows, |(at, user)| Cursor {
-        at: *at,
-        id: user.id,
-    }))
-}
-
-/// The call of one of PostgreSQL's favorite write functions, as a statement
-/// diesel keeps prepared: `SELECT * FROM favorite_add($1, $2, $3)`.
-mod pg_write {
-    use chrono::NaiveDateTime;
-    use diesel::pg::Pg;
-    use diesel::prelude::*;
-    use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-    use diesel::sql_types::{BigInt, Bool, Nullable, Timestamp};
-
-    use super::FavoriteState;
-
-    #[derive(Debug, Clone, Copy)]
-    pub struct Call {
-        function: &'static str,
-        user_id: i64,
-        interview_id: i64,
-        now: Option<NaiveDateTime>,
-    }
-
-    /// What every function returns: the count after the write, when the user
-    /// favorited the interview (`None`: they do not), and whether a
-    /// favorite row was inserted or deleted.
-    #[derive(Debug, Clone, Copy, Queryable)]
-    pub struct Written {
-        pub favorites_count: i64,
-        pub favorited_at: Option<NaiveDateTime>,
-        pub changed: bool,
-    }
-
-    impl Written {
-        pub fn state(&self, interview_id: i64) -> FavoriteState {
-            FavoriteState {
-                interview_id,
-                favorited_at: self.favorited_at,
-                favorites_count: self.favorites_count,
-            }
-        }
-    }
-
-    impl Call {
-        /// `function` is one of the migration's function names, never input.
-        pub fn new(
-            function: &'static str,
-            user_id: i64,
-            interview_id: i64,
-            now: Option<NaiveDateTime>,
-        ) -> Call {
-            Call {
-                function,
-                user_id,
-                interview_id,
-                now,
-            }
-        }
-
-        /// Runs the call; `None` when the interview does not exist (the
-        /// function returns no row).
-        pub fn run(self, conn: &mut PgConnection) -> QueryResult<Option<Written>> {
-            self.get_result::<Written>(conn).optional()
-        }
-    }
-
-    impl QueryFragment<Pg> for Call {
-        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-            out.push_sql("SELECT * FROM ");
-            out.push_identifier(self.function)?;
-            out.push_sql("(");
-            out.push_bind_param::<BigInt, _>(&self.user_id)?;
-            out.push_sql(", ");
-            out.push_bind_param::<BigInt, _>(&self.interview_id)?;
-            if let Some(now) = &self.now {
-                out.push_sql(", ");
-                out.push_bind_param::<Timestamp, _>(now)?;
-            }
-            out.push_sql(")");
-            Ok(())
-        }
-    }
-
-    /// The SQL depends on the function's name, a value here: diesel's
-    /// statement cache keys it by its text.
-    impl QueryId for Call {
-        type QueryId = ();
-        const HAS_STATIC_QUERY_ID: bool = false;
-    }
-
-    impl Query for Call {
-        type SqlType = (BigInt, Nullable<Timestamp>, Bool);
-    }
-
-    impl RunQueryDsl<PgConnection> for Call {}
 }

@@ -1,102 +1,16 @@
-//! Cross-cutting HTTP plumbing: request ids and request logs, 404/405 for
-//! unmatched requests, and problem+json for errors actix produced itself.
-
-use std::time::Instant;
+//! Answers nobody else gave: 404/405 for requests no route took, and
+//! problem+json for errors actix produced itself.
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
-use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ResourceDef, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::{ErrorHandlerResponse, Next};
-use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::http::header;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use utoipa::openapi::OpenApi;
 
-use crate::app::AppState;
+use super::body::MAX_BODY_BYTES;
 use crate::error::{ApiError, PROBLEM_JSON};
-
-pub const REQUEST_ID: &str = "x-request-id";
-const MAX_REQUEST_ID_CHARS: usize = 128;
-
-/// A client's request id is kept when it is 1..=128 characters of
-/// `[A-Za-z0-9._:-]`; anything else is replaced by a fresh UUID.
-fn client_request_id(req: &ServiceRequest) -> Option<HeaderValue> {
-    let value = req.headers().get(REQUEST_ID)?;
-    let bytes = value.as_bytes();
-    let valid = !bytes.is_empty()
-        && bytes.len() <= MAX_REQUEST_ID_CHARS
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    valid.then(|| value.clone())
-}
-
-/// Counts a request as in flight until dropped, whatever way it ends.
-struct InFlight(Option<prometheus::IntGauge>);
-
-impl InFlight {
-    fn start(gauge: Option<prometheus::IntGauge>) -> InFlight {
-        if let Some(gauge) = &gauge {
-            gauge.inc();
-        }
-        InFlight(gauge)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Some(gauge) = &self.0 {
-            gauge.dec();
-        }
-    }
-}
-
-/// Gives every response an `X-Request-Id`, counts requests in flight, and
-/// logs one line per request: method, route pattern, status, latency,
-/// request id and the caller's subject.
-pub async fn request_context(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let _in_flight = InFlight::start(
-        req.app_data::<web::Data<AppState>>()
-            .map(|state| state.metrics.in_flight.clone()),
-    );
-    let request_id = client_request_id(&req).unwrap_or_else(|| {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .unwrap_or(HeaderValue::from_static("unknown"))
-    });
-    let method = req.method().clone();
-    let mut response = next.call(req).await?;
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "<unmatched>".to_owned());
-    let user = response
-        .request()
-        .extensions()
-        .get::<Subject>()
-        .map(|subject| subject.0.clone());
-    let status = response.status().as_u16();
-    tracing::info!(
-        request_id = request_id.to_str().unwrap_or(""),
-        %method,
-        route,
-        status,
-        latency_ms = started.elapsed().as_secs_f64() * 1e3,
-        user = user.as_deref().unwrap_or("-"),
-        "request"
-    );
-    response
-        .headers_mut()
-        .insert(header::HeaderName::from_static(REQUEST_ID), request_id);
-    Ok(response)
-}
-
-/// The authenticated caller's token subject, left in the request's
-/// extensions by the auth extractors for the request log.
-#[derive(Debug, Clone)]
-pub struct Subject(pub String);
 
 /// Every route the API serves and its methods, taken from the OpenAPI
 /// document so the two cannot disagree; it tells 404 from 405.
@@ -195,9 +109,7 @@ fn bare_error<B>(status: StatusCode, response: &ServiceResponse<B>) -> ApiError 
         StatusCode::NOT_FOUND => {
             ApiError::NotFound(format!("nothing is at {}", response.request().path()))
         }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge(crate::api::body::MAX_BODY_BYTES)
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(MAX_BODY_BYTES),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(reason),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed {
             method: response.request().method().to_string(),

@@ -11,9 +11,9 @@ use actix_governor::{
 };
 use actix_web::dev::ServiceRequest;
 use actix_web::middleware::Condition;
-use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError, web};
+use actix_web::{HttpMessage, HttpResponse, HttpResponseBuilder, ResponseError};
 
-use crate::app::AppState;
+use crate::auth::Credentials;
 use crate::error::ApiError;
 
 /// Answers an exceeded limit as a problem with `Retry-After` (whole
@@ -47,9 +47,10 @@ impl KeyExtractor for ByIp {
     }
 }
 
-/// Keys requests by the subject of a valid bearer token; anonymous requests
-/// and invalid tokens (`None`) are left to the per-IP limit and to the
-/// authentication that answers them 401.
+/// Keys requests by the subject of a valid bearer token, as the
+/// `authenticate` middleware (which must wrap this one) verified it;
+/// anonymous requests and invalid tokens (`None`) are left to the per-IP
+/// limit and to the extractors that answer them 401.
 #[derive(Debug, Clone, Copy)]
 pub struct ByUser;
 
@@ -59,8 +60,9 @@ impl KeyExtractor for ByUser {
 
     fn extract(&self, req: &ServiceRequest) -> Result<Option<String>, Self::KeyExtractionError> {
         let subject = req
-            .app_data::<web::Data<AppState>>()
-            .and_then(|state| crate::auth::bearer_subject(req.request(), &state.auth));
+            .extensions()
+            .get::<Credentials>()
+            .and_then(|credentials| credentials.subject().map(str::to_owned));
         Ok(subject)
     }
 

@@ -1,9 +1,12 @@
-//! Typed path segments: ids are positive signed 64-bit integers.
+//! Path parameters, each declared once: ids are positive signed 64-bit
+//! integers, and each path's ids are one `IntoParams` type that handlers
+//! take as `web::Path<…>` (the OpenAPI document reads them from there).
 
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
+use utoipa::IntoParams;
 
 /// A resource id from the path: 1 ..= 2^63-1. Zero, negatives, overflow and
 /// non-numbers fail extraction, which answers 400 `invalid_path`.
@@ -59,4 +62,43 @@ impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Id, D::Error> {
         deserializer.deserialize_str(IdVisitor)
     }
+}
+
+/// `/interviews/{interview_id}…` and `/favorites/{interview_id}…`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct InterviewPath {
+    /// Interview id
+    #[param(value_type = i64, minimum = 1)]
+    pub interview_id: Id,
+}
+
+/// `/users/{user_id}…`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserPath {
+    /// User id
+    #[param(value_type = i64, minimum = 1)]
+    pub user_id: Id,
+}
+
+/// `/teams/{team_id}…`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TeamPath {
+    /// Team id
+    #[param(value_type = i64, minimum = 1)]
+    pub team_id: Id,
+}
+
+/// `/teams/{team_id}/members/{user_id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MemberPath {
+    /// Team id
+    #[param(value_type = i64, minimum = 1)]
+    pub team_id: Id,
+    /// User id of the member
+    #[param(value_type = i64, minimum = 1)]
+    pub user_id: Id,
 }

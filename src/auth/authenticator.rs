@@ -1,0 +1,196 @@
+//! Verifying bearer JWTs against the configured keys: which algorithms are
+//! accepted follows from the keys alone; the token's header only picks
+//! among them.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode, decode_header};
+use serde::Deserialize;
+
+use super::verifier::{JwksFile, KeyConfig, VerifyingKey, read_public_key};
+use crate::error::ApiError;
+
+/// Clock skew tolerated for `exp` and `nbf`.
+pub const LEEWAY_SECONDS: u64 = 30;
+/// Longest accepted `sub` (and stored display name), in characters.
+pub const MAX_SUBJECT_CHARS: usize = 255;
+
+/// Who a valid token says the caller is. The user row is resolved (and
+/// created on first sight) by the repository, inside the request's own
+/// database work, so authentication costs no extra round trip.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub subject: String,
+    /// Display name for a user seen for the first time.
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    name: Option<serde_json::Value>,
+    #[serde(default)]
+    preferred_username: Option<serde_json::Value>,
+}
+
+/// Verifies tokens against the configured keys.
+pub struct Authenticator {
+    secret: Option<DecodingKey>,
+    public_key: Option<VerifyingKey>,
+    jwks: Option<JwksFile>,
+    /// One validation per accepted algorithm (the same claim rules for all).
+    validations: Vec<(Algorithm, Validation)>,
+}
+
+fn validation(algorithm: Algorithm, issuer: Option<&str>, audience: Option<&str>) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    // A configured issuer or audience must also be present: jsonwebtoken
+    // checks `iss`/`aud` only when the token carries them, unless required.
+    let mut required = vec!["exp", "sub"];
+    required.extend(issuer.map(|_| "iss"));
+    required.extend(audience.map(|_| "aud"));
+    validation.set_required_spec_claims(&required);
+    match issuer {
+        Some(issuer) => validation.set_issuer(&[issuer]),
+        None => validation.iss = None,
+    }
+    match audience {
+        Some(audience) => validation.set_audience(&[audience]),
+        None => validation.validate_aud = false,
+    }
+    validation
+}
+
+impl Authenticator {
+    /// HS256 with a shared secret only; `iss` and `aud` enforced when given.
+    pub fn hs256(secret: &[u8], issuer: Option<&str>, audience: Option<&str>) -> Authenticator {
+        let keys = KeyConfig {
+            secret: Some(secret.to_vec()),
+            ..KeyConfig::default()
+        };
+        Authenticator::new(&keys, issuer, audience)
+            .unwrap_or_else(|_| unreachable!("a secret alone always loads"))
+    }
+
+    /// Loads every configured key; the error names the setting that failed.
+    pub fn new(
+        keys: &KeyConfig,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<Authenticator, (&'static str, String)> {
+        let secret = keys.secret.as_deref().map(DecodingKey::from_secret);
+        let public_key = keys
+            .public_key_file
+            .as_deref()
+            .map(read_public_key)
+            .transpose()
+            .map_err(|e| ("JWT_PUBLIC_KEY_FILE", e))?;
+        let jwks = keys
+            .jwks_file
+            .as_deref()
+            .map(JwksFile::open)
+            .transpose()
+            .map_err(|e| ("JWT_JWKS_FILE", e))?;
+        let mut algorithms = Vec::new();
+        if secret.is_some() {
+            algorithms.push(Algorithm::HS256);
+        }
+        if let Some(key) = &public_key {
+            algorithms.push(key.algorithm);
+        }
+        if jwks.is_some() {
+            algorithms.extend([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]);
+        }
+        if algorithms.is_empty() {
+            return Err((
+                "JWT_SECRET",
+                "no key is configured to verify tokens with".to_owned(),
+            ));
+        }
+        algorithms.dedup();
+        let validations = algorithms
+            .into_iter()
+            .map(|algorithm| (algorithm, validation(algorithm, issuer, audience)))
+            .collect();
+        Ok(Authenticator {
+            secret,
+            public_key,
+            jwks,
+            validations,
+        })
+    }
+
+    /// Re-reads the JWK Set file (SIGHUP), so keys rotate without a restart.
+    pub fn reload_keys(&self) {
+        if let Some(jwks) = &self.jwks {
+            jwks.reload(true);
+        }
+    }
+
+    /// The configured key for the token's `alg` (and `kid`, for a JWK Set).
+    fn key_for(&self, header: &Header) -> Result<DecodingKey, ApiError> {
+        let refuse =
+            |why: String| ApiError::InvalidToken(format!("the bearer token is not valid: {why}"));
+        if header.alg == Algorithm::HS256 {
+            return self
+                .secret
+                .clone()
+                .ok_or_else(|| refuse("HS256 tokens are not accepted here".to_owned()));
+        }
+        if let (Some(jwks), Some(kid)) = (&self.jwks, &header.kid) {
+            let key = jwks
+                .find(kid)
+                .ok_or_else(|| refuse(format!("no key has kid `{kid}`")))?;
+            if key.algorithm != header.alg {
+                return Err(refuse(format!("key `{kid}` is not for {:?}", header.alg)));
+            }
+            return Ok(key.key);
+        }
+        match &self.public_key {
+            Some(key) if key.algorithm == header.alg => Ok(key.key.clone()),
+            _ => Err(refuse(format!(
+                "{:?} tokens are not accepted here",
+                header.alg
+            ))),
+        }
+    }
+
+    /// Checks signature, algorithm and claims; returns who the token names.
+    pub fn verify(&self, token: &str) -> Result<Identity, ApiError> {
+        let invalid = |error: jsonwebtoken::errors::Error| {
+            ApiError::InvalidToken(format!("the bearer token is not valid: {error}"))
+        };
+        let header = decode_header(token).map_err(invalid)?;
+        let key = self.key_for(&header)?;
+        let validation = self
+            .validations
+            .iter()
+            .find(|(algorithm, _)| *algorithm == header.alg)
+            .map(|(_, validation)| validation)
+            .ok_or_else(|| {
+                ApiError::InvalidToken(format!("{:?} tokens are not accepted here", header.alg))
+            })?;
+        let data = decode::<Claims>(token, &key, validation).map_err(invalid)?;
+        let subject = data.claims.sub;
+        if !is_storable(&subject) {
+            return Err(ApiError::InvalidToken(format!(
+                "the token's sub must be 1 to {MAX_SUBJECT_CHARS} characters without NUL"
+            )));
+        }
+        let name = [data.claims.name, data.claims.preferred_username]
+            .into_iter()
+            .flatten()
+            .find_map(|claim| match claim {
+                serde_json::Value::String(name) if is_storable(&name) => Some(name),
+                _ => None,
+            })
+            .unwrap_or_else(|| subject.clone());
+        Ok(Identity { subject, name })
+    }
+}
+
+fn is_storable(text: &str) -> bool {
+    !text.is_empty() && !text.contains('\0') && text.chars().count() <= MAX_SUBJECT_CHARS
+}

@@ -1,0 +1,8 @@
+//! HTTP plumbing below the handlers: request bodies, the request context
+//! (ids, logs, in-flight gauge), rate limits, and the answers for requests
+//! no handler took. Knows no route and no handler.
+
+pub mod body;
+pub mod context;
+pub mod fallback;
+pub mod ratelimit;

@@ -1,0 +1,169 @@
+//! The one way to start the server, from `Settings`: `favorites serve` and
+//! the test harness both call [`Application::build`] and then
+//! [`Application::run`]; the tests change only the settings.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{HttpServer, web};
+
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::db::{self, Backend, Pool, PoolOptions};
+use crate::http::ratelimit::{ByIp, ByUser, Limit};
+use crate::router::{self, Parts};
+use crate::state::AppState;
+
+/// Exit code for unusable configuration; anything else that stops the
+/// start (the database, the port) exits 1.
+pub const EXIT_CONFIG: u8 = 2;
+/// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+const SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
+
+/// Why the server could not start, with the process's exit code.
+#[derive(Debug)]
+pub struct StartupError {
+    pub exit_code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn config_error(message: String) -> StartupError {
+    StartupError {
+        exit_code: EXIT_CONFIG,
+        message,
+    }
+}
+
+fn runtime_error(message: String) -> StartupError {
+    StartupError {
+        exit_code: 1,
+        message,
+    }
+}
+
+/// A server ready to run: its keys loaded, its database migrated, its
+/// port bound.
+pub struct Application {
+    listener: TcpListener,
+    parts: Arc<Parts>,
+    auth: Arc<Authenticator>,
+}
+
+impl Application {
+    /// Loads the keys, opens (and, unless turned off, migrates) the
+    /// database, and binds `settings.bind` (port 0 picks a free port).
+    pub fn build(settings: &Settings) -> Result<Application, StartupError> {
+        let keys = settings
+            .key_config()
+            .map_err(|error| config_error(error.to_string()))?;
+        let auth = Authenticator::new(
+            &keys,
+            settings.jwt_issuer.as_deref(),
+            settings.jwt_audience.as_deref(),
+        )
+        .map_err(|(setting, error)| config_error(format!("invalid {setting}: {error}")))?;
+        let auth = Arc::new(auth);
+        let pool = if settings.migrate_on_start {
+            open_database(settings).map_err(runtime_error)?
+        } else {
+            pool(settings).map_err(runtime_error)?
+        };
+        let state = AppState::new(pool)
+            .map_err(|error| runtime_error(format!("metrics could not be set up: {error}")))?;
+        let listener = TcpListener::bind(settings.bind).map_err(|error| {
+            config_error(format!(
+                "invalid BIND: cannot listen on {}: {error}",
+                settings.bind
+            ))
+        })?;
+        let parts = Parts {
+            state: web::Data::new(state),
+            auth: web::Data::from(auth.clone()),
+            cors_allowed_origins: settings.cors_allowed_origins.clone(),
+            ip_limit: Limit::new(ByIp, settings.rate_limit_per_ip),
+            user_limit: Limit::new(ByUser, settings.rate_limit_per_user),
+        };
+        Ok(Application {
+            listener,
+            parts: Arc::new(parts),
+            auth,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map_or(0, |address| address.port())
+    }
+
+    /// Starts serving; call inside an actix system and await the server.
+    /// SIGTERM/SIGINT stop accepting and let in-flight requests finish
+    /// (bounded by the timeout); SIGHUP re-reads the JWK Set.
+    pub fn run(self) -> Result<Server, StartupError> {
+        let parts = self.parts;
+        let address = self.listener.local_addr().ok();
+        let server = HttpServer::new(move || router::app(parts.clone()))
+            .shutdown_timeout(SHUTDOWN_TIMEOUT_SECONDS)
+            .listen(self.listener)
+            .map_err(|error| runtime_error(format!("cannot serve: {error}")))?
+            .run();
+        if let Some(address) = address {
+            tracing::info!(bind = %address, "listening");
+        }
+        actix_web::rt::spawn(reload_keys_on_sighup(self.auth));
+        Ok(server)
+    }
+}
+
+fn pool(settings: &Settings) -> Result<Pool, String> {
+    if settings.backend == Backend::Sqlite {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|error| {
+            format!(
+                "invalid DATABASE_URL: cannot create {}: {error}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
+    Ok(db::build_pool(
+        &settings.database_url,
+        &PoolOptions {
+            max_size: settings.pool_size,
+            connection_timeout: settings.pool_timeout,
+        },
+    ))
+}
+
+/// Creates the SQLite file's directory, connects, and migrates.
+pub fn open_database(settings: &Settings) -> Result<Pool, String> {
+    let pool = pool(settings)?;
+    let mut conn = pool
+        .get_timeout(settings.pool_timeout)
+        .map_err(|error| format!("cannot connect to the database (DATABASE_URL): {error}"))?;
+    let applied =
+        db::run_migrations(&mut conn).map_err(|error| format!("migrations failed: {error}"))?;
+    tracing::info!(applied, backend = ?settings.backend, "database migrated");
+    drop(conn);
+    Ok(pool)
+}
+
+/// SIGHUP re-reads the JWK Set file, so an identity provider's keys rotate
+/// without a restart (changes to the file are also noticed on their own).
+async fn reload_keys_on_sighup(auth: Arc<Authenticator>) {
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP cannot be handled; keys reload only when the JWK Set file changes");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the JWK Set");
+        auth.reload_keys();
+    }
+}
