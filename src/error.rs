@@ -195,8 +195,10 @@ impl From<DieselError> for ApiError {
 /// Messages by which PostgreSQL and SQLite report an outage or lock timeout
 /// rather than a fault in the statement.
 fn is_unavailable_message(message: &str) -> bool {
-    const MARKERS: [&str; 6] = [
+    const MARKERS: [&str; 8] = [
         "server closed the connection",
+        "connection closed",
+        "error communicating with the server",
         "terminating connection",
         "could not connect",
         "connection refused",
@@ -207,10 +209,16 @@ fn is_unavailable_message(message: &str) -> bool {
     MARKERS.iter().any(|marker| message.contains(marker))
 }
 
-impl From<diesel::r2d2::PoolError> for ApiError {
-    fn from(error: diesel::r2d2::PoolError) -> ApiError {
+impl From<crate::db::PoolError> for ApiError {
+    fn from(error: crate::db::PoolError) -> ApiError {
         tracing::warn!(%error, "no database connection");
         ApiError::Unavailable("the database is unavailable".to_owned())
+    }
+}
+
+impl crate::db::WorkError for ApiError {
+    fn connection_lost(&self) -> bool {
+        matches!(self, ApiError::Unavailable(_))
     }
 }
 

@@ -7,7 +7,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-use crate::db::Pool;
+use crate::db::Database;
 
 const NAMESPACE: &str = "favorites";
 /// Latency buckets in seconds, fine-grained where this service lives.
@@ -26,7 +26,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(pool: Pool) -> Result<Metrics, prometheus::Error> {
+    pub fn new(pool: Database) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         let in_flight = IntGauge::with_opts(
             Opts::new(
@@ -70,12 +70,12 @@ impl Metrics {
 
 /// Reads the pool's state at scrape time: connections in use and idle.
 struct PoolCollector {
-    pool: Pool,
+    pool: Database,
     connections: IntGaugeVec,
 }
 
 impl PoolCollector {
-    fn new(pool: Pool) -> Result<PoolCollector, prometheus::Error> {
+    fn new(pool: Database) -> Result<PoolCollector, prometheus::Error> {
         let connections = IntGaugeVec::new(
             Opts::new(
                 "db_pool_connections",
@@ -95,7 +95,7 @@ impl Collector for PoolCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let state = self.pool.state();
-        let idle = i64::from(state.idle_connections);
+        let idle = i64::from(state.idle);
         self.connections.with_label_values(&["idle"]).set(idle);
         self.connections
             .with_label_values(&["in_use"])

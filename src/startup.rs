@@ -10,7 +10,7 @@ use actix_web::{HttpServer, web};
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::db::{self, Backend, Pool, PoolOptions};
+use crate::db::{self, Backend, Database, PoolOptions};
 use crate::http::ratelimit::{ByIp, ByUser, Limit};
 use crate::router::{self, Parts};
 use crate::state::AppState;
@@ -123,7 +123,7 @@ impl Application {
     }
 }
 
-fn pool(settings: &Settings) -> Result<Pool, String> {
+fn pool(settings: &Settings) -> Result<Database, String> {
     if settings.backend == Backend::Sqlite {
         std::fs::create_dir_all(&settings.data_dir).map_err(|error| {
             format!(
@@ -132,25 +132,27 @@ fn pool(settings: &Settings) -> Result<Pool, String> {
             )
         })?;
     }
-    Ok(db::build_pool(
+    Database::new(
         &settings.database_url,
         &PoolOptions {
             max_size: settings.pool_size,
             connection_timeout: settings.pool_timeout,
         },
-    ))
+    )
+    .map_err(|error| format!("invalid DATABASE_URL: {error}"))
 }
 
 /// Creates the SQLite file's directory, connects, and migrates.
-pub fn open_database(settings: &Settings) -> Result<Pool, String> {
+pub fn open_database(settings: &Settings) -> Result<Database, String> {
     let pool = pool(settings)?;
-    let mut conn = pool
-        .get_timeout(settings.pool_timeout)
-        .map_err(|error| format!("cannot connect to the database (DATABASE_URL): {error}"))?;
     let applied =
-        db::run_migrations(&mut conn).map_err(|error| format!("migrations failed: {error}"))?;
+        db::run_migrations(&settings.database_url).map_err(|error| match error
+            .downcast_ref::<diesel::ConnectionError>(
+        ) {
+            Some(error) => format!("cannot connect to the database (DATABASE_URL): {error}"),
+            None => format!("migrations failed: {error}"),
+        })?;
     tracing::info!(applied, backend = ?settings.backend, "database migrated");
-    drop(conn);
     Ok(pool)
 }
 

@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use actix_web::web;
-
-use crate::db::{Conn, Pool};
+use crate::db::{Conn, Database};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::repo::users::UserRow;
@@ -21,13 +19,13 @@ const USER_CACHE_CAPACITY: u64 = 100_000;
 const USER_CACHE_TTL: Duration = Duration::from_secs(300);
 
 pub struct AppState {
-    pub pool: Pool,
+    pub pool: Database,
     pub users: UserCache,
     pub metrics: Metrics,
 }
 
 impl AppState {
-    pub fn new(pool: Pool) -> Result<AppState, prometheus::Error> {
+    pub fn new(pool: Database) -> Result<AppState, prometheus::Error> {
         let metrics = Metrics::new(pool.clone())?;
         let users = moka::sync::Cache::builder()
             .max_capacity(USER_CACHE_CAPACITY)
@@ -40,24 +38,16 @@ impl AppState {
         })
     }
 
-    /// Runs blocking database work on a pooled connection, on actix's
-    /// blocking thread pool rather than the async workers. Waiting for a
-    /// connection is bounded by the pool's timeout, after which the request
-    /// gets 503; a connection that found the database gone is discarded.
-    pub async fn run_blocking<T, F>(&self, work: F) -> Result<T, ApiError>
+    /// Runs database work on a pooled connection ([`Database::run`]): on
+    /// this async worker for PostgreSQL, on a blocking thread for SQLite.
+    /// Waiting for a connection is bounded by the pool's timeout, after which
+    /// the request gets 503; a connection that found the database gone is
+    /// discarded.
+    pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut Conn) -> Result<T, ApiError> + Send + 'static,
+        F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            let result = work(&mut conn);
-            if let Err(ApiError::Unavailable(_)) = &result {
-                conn.mark_lost();
-            }
-            result
-        })
-        .await?
+        self.pool.run(work).await
     }
 }

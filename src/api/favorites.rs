@@ -77,9 +77,10 @@ async fn write_favorite(
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     let written = state
-        .run_blocking(move |conn| {
-            let user = caller.user(conn)?;
-            repo::write(conn, write, user.id, interview_id, now())?
+        .db(async move |conn| {
+            let user = caller.user(conn).await?;
+            repo::write(conn, write, user.id, interview_id, now())
+                .await?
                 .ok_or_else(|| ApiError::not_found("interview", interview_id))
         })
         .await?;
@@ -179,9 +180,10 @@ pub async fn get_favorite(
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     let row = state
-        .run_blocking(move |conn| {
-            let user = caller.user(conn)?;
-            repo::favorite_state(conn, user.id, interview_id)?
+        .db(async move |conn| {
+            let user = caller.user(conn).await?;
+            repo::favorite_state(conn, user.id, interview_id)
+                .await?
                 .ok_or_else(|| ApiError::not_found("interview", interview_id))
         })
         .await?;
@@ -210,14 +212,11 @@ fn favorites_page(
 #[get("/favorites")]
 pub async fn list_my_favorites(caller: Caller, listing: Listing) -> Result<HttpResponse, ApiError> {
     listing
-        .respond(move |conn, page| {
-            let user = caller.user(conn)?;
-            Ok(favorites_page(repo::list_favorites(
-                conn,
-                user.id,
-                Some(user.id),
-                page,
-            )?))
+        .respond(async move |conn, page| {
+            let user = caller.user(conn).await?;
+            Ok(favorites_page(
+                repo::list_favorites(conn, user.id, Some(user.id), page).await?,
+            ))
         })
         .await
 }
@@ -239,14 +238,14 @@ pub async fn list_user_favorites(
 ) -> Result<HttpResponse, ApiError> {
     let Id(user_id) = path.user_id;
     listing
-        .respond(move |conn, page| {
-            let viewer = caller.user(conn)?.map(|viewer| viewer.id);
-            if !users::exists(conn, user_id)? {
+        .respond(async move |conn, page| {
+            let viewer = caller.user(conn).await?.map(|viewer| viewer.id);
+            if !users::exists(conn, user_id).await? {
                 return Err(ApiError::not_found("user", user_id));
             }
-            Ok(favorites_page(repo::list_favorites(
-                conn, user_id, viewer, page,
-            )?))
+            Ok(favorites_page(
+                repo::list_favorites(conn, user_id, viewer, page).await?,
+            ))
         })
         .await
 }
@@ -268,12 +267,12 @@ pub async fn list_favorited_by(
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     listing
-        .respond(move |conn, page| {
-            caller.user(conn)?;
-            let page = repo::list_favorited_by(conn, interview_id, page)?;
+        .respond(async move |conn, page| {
+            caller.user(conn).await?;
+            let page = repo::list_favorited_by(conn, interview_id, page).await?;
             // A page with rows proves the interview exists; only an empty one
             // needs the second query to tell "nobody" from 404.
-            if page.rows.is_empty() && interviews::author_of(conn, interview_id)?.is_none() {
+            if page.rows.is_empty() && interviews::author_of(conn, interview_id).await?.is_none() {
                 return Err(ApiError::not_found("interview", interview_id));
             }
             Ok(page.map(|(favorited_at, user)| FavoritedBy {

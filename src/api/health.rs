@@ -1,10 +1,11 @@
 //! `/healthz` (the process is up) and `/readyz` (the database answers).
 
 use actix_web::{HttpResponse, get, web};
-use diesel::connection::SimpleConnection;
+use diesel_async::SimpleAsyncConnection;
 use serde_json::json;
 
 use crate::error::ApiError;
+use crate::on_backend;
 use crate::state::AppState;
 
 /// Liveness: answers 200 while the process serves HTTP, database or not.
@@ -19,7 +20,7 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state
-        .run_blocking(|conn| conn.batch_execute("SELECT 1").map_err(ApiError::from))
+        .db(async |conn| Ok(on_backend!(conn, |c| c.batch_execute("SELECT 1").await)?))
         .await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }

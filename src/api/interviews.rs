@@ -143,9 +143,9 @@ pub async fn create_interview(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.parse().and_then(CreateInterview::validate);
     let created = state
-        .run_blocking(move |conn| {
-            let author = caller.user(conn)?;
-            Ok(repo::create(conn, author.id, &input?, now())?)
+        .db(async move |conn| {
+            let author = caller.user(conn).await?;
+            Ok(repo::create(conn, author.id, &input?, now()).await?)
         })
         .await?;
     let interview = Interview::new(created, Some(false));
@@ -179,9 +179,9 @@ pub async fn list_interviews(
 ) -> Result<HttpResponse, ApiError> {
     let author_id = filter.author_id.map(|Id(id)| id);
     listing
-        .respond(move |conn, page| {
-            let viewer = caller.user(conn)?.map(|viewer| viewer.id);
-            let page = repo::list(conn, author_id, viewer, page)?;
+        .respond(async move |conn, page| {
+            let viewer = caller.user(conn).await?.map(|viewer| viewer.id);
+            let page = repo::list(conn, author_id, viewer, page).await?;
             Ok(page.map(|(row, favorited)| Interview::new(row, favorited)))
         })
         .await
@@ -204,9 +204,10 @@ pub async fn get_interview(
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     let interview = state
-        .run_blocking(move |conn| {
-            let viewer = caller.user(conn)?.map(|viewer| viewer.id);
-            let (row, favorited) = repo::find_for_viewer(conn, interview_id, viewer)?
+        .db(async move |conn| {
+            let viewer = caller.user(conn).await?.map(|viewer| viewer.id);
+            let (row, favorited) = repo::find_for_viewer(conn, interview_id, viewer)
+                .await?
                 .ok_or_else(|| ApiError::not_found("interview", interview_id))?;
             Ok(Interview::new(row, favorited))
         })
@@ -236,9 +237,9 @@ pub async fn update_interview(
     let Id(interview_id) = path.interview_id;
     let changes = body.parse().and_then(UpdateInterview::validate);
     let (row, favorited) = state
-        .run_blocking(move |conn| {
-            let author = caller.user(conn)?;
-            repo::update(conn, interview_id, author.id, changes, now())
+        .db(async move |conn| {
+            let author = caller.user(conn).await?;
+            repo::update(conn, interview_id, author.id, changes, now()).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(Interview::new(row, favorited)))
@@ -263,9 +264,9 @@ pub async fn delete_interview(
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     state
-        .run_blocking(move |conn| {
-            let author = caller.user(conn)?;
-            repo::delete(conn, interview_id, author.id)
+        .db(async move |conn| {
+            let author = caller.user(conn).await?;
+            repo::delete(conn, interview_id, author.id).await
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -98,20 +98,22 @@ async fn list_memberships(
     listing: Listing,
 ) -> Result<HttpResponse, ApiError> {
     listing
-        .respond(move |conn, page| {
-            caller.user(conn)?;
+        .respond(async move |conn, page| {
+            caller.user(conn).await?;
             match filter {
-                MembershipFilter::OfTeam(team_id) if !teams::team_exists(conn, team_id)? => {
+                MembershipFilter::OfTeam(team_id) if !teams::team_exists(conn, team_id).await? => {
                     return Err(ApiError::not_found("team", team_id));
                 }
                 MembershipFilter::OfUser(user_id) | MembershipFilter::InvitedBy(user_id)
-                    if !users::exists(conn, user_id)? =>
+                    if !users::exists(conn, user_id).await? =>
                 {
                     return Err(ApiError::not_found("user", user_id));
                 }
                 _ => {}
             }
-            Ok(repo::list_memberships(conn, filter, page)?.map(Membership::from))
+            Ok(repo::list_memberships(conn, filter, page)
+                .await?
+                .map(Membership::from))
         })
         .await
 }
@@ -198,9 +200,9 @@ pub async fn put_member(
     let (Id(team_id), Id(user_id)) = (path.team_id, path.user_id);
     let fields = body.parse_or_default().and_then(PutMember::validate);
     let (upsert, record) = state
-        .run_blocking(move |conn| {
-            let inviter = caller.user(conn)?;
-            repo::add_member(conn, team_id, user_id, inviter.id, fields, now())
+        .db(async move |conn| {
+            let inviter = caller.user(conn).await?;
+            repo::add_member(conn, team_id, user_id, inviter.id, fields, now()).await
         })
         .await?;
     let mut response = match upsert {
@@ -230,9 +232,9 @@ pub async fn delete_member(
 ) -> Result<HttpResponse, ApiError> {
     let (Id(team_id), Id(user_id)) = (path.team_id, path.user_id);
     state
-        .run_blocking(move |conn| {
-            let remover = caller.user(conn)?;
-            repo::remove_member(conn, team_id, user_id, remover.id)
+        .db(async move |conn| {
+            let remover = caller.user(conn).await?;
+            repo::remove_member(conn, team_id, user_id, remover.id).await
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -144,17 +144,19 @@ impl FromRequest for Listing {
 }
 
 impl Listing {
-    /// Reads the page off the async workers with `work` and answers it
+    /// Reads the page with `work` on a pooled connection and answers it
     /// with [`respond`].
     pub async fn respond<T, F>(self, work: F) -> Result<HttpResponse, ApiError>
     where
         T: Serialize + Send + 'static,
-        F: FnOnce(&mut Conn, &PageRequest) -> Result<Page<T>, ApiError> + Send + 'static,
+        F: for<'c> AsyncFnOnce(&mut Conn<'c>, &PageRequest) -> Result<Page<T>, ApiError>
+            + Send
+            + 'static,
     {
         let page = self.page;
         let rows = self
             .state
-            .run_blocking(move |conn| work(conn, &page))
+            .db(async move |conn| work(conn, &page).await)
             .await?;
         Ok(respond(&self.req, rows))
     }

@@ -76,9 +76,9 @@ pub async fn create_team(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.parse().and_then(CreateTeam::validate);
     let team = state
-        .run_blocking(move |conn| {
-            let creator = caller.user(conn)?;
-            Ok(repo::create_team(conn, creator.id, &input?, now())?)
+        .db(async move |conn| {
+            let creator = caller.user(conn).await?;
+            Ok(repo::create_team(conn, creator.id, &input?, now()).await?)
         })
         .await?;
     let team = Team::from(team);
@@ -96,9 +96,9 @@ pub async fn create_team(
 #[get("/teams")]
 pub async fn list_teams(caller: MaybeCaller, listing: Listing) -> Result<HttpResponse, ApiError> {
     listing
-        .respond(move |conn, page| {
-            caller.user(conn)?;
-            Ok(repo::list_teams(conn, page)?.map(Team::from))
+        .respond(async move |conn, page| {
+            caller.user(conn).await?;
+            Ok(repo::list_teams(conn, page).await?.map(Team::from))
         })
         .await
 }
@@ -120,9 +120,11 @@ pub async fn get_team(
 ) -> Result<HttpResponse, ApiError> {
     let Id(team_id) = path.team_id;
     let team = state
-        .run_blocking(move |conn| {
-            caller.user(conn)?;
-            repo::find_team(conn, team_id)?.ok_or_else(|| ApiError::not_found("team", team_id))
+        .db(async move |conn| {
+            caller.user(conn).await?;
+            repo::find_team(conn, team_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("team", team_id))
         })
         .await?;
     Ok(HttpResponse::Ok().json(Team::from(team)))

@@ -40,7 +40,7 @@ impl From<UserRow> for User {
 )]
 #[get("/me")]
 pub async fn get_me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let user = state.run_blocking(move |conn| caller.user(conn)).await?;
+    let user = state.db(async move |conn| caller.user(conn).await).await?;
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
@@ -61,10 +61,12 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     let Id(user_id) = path.user_id;
     let user = state
-        .run_blocking(move |conn| {
+        .db(async move |conn| {
             // A token, when sent, must be valid; its user exists from now on.
-            caller.user(conn)?;
-            users::find(conn, user_id)?.ok_or_else(|| ApiError::not_found("user", user_id))
+            caller.user(conn).await?;
+            users::find(conn, user_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("user", user_id))
         })
         .await?;
     Ok(HttpResponse::Ok().json(User::from(user)))

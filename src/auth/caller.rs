@@ -112,7 +112,7 @@ pub struct Caller {
 
 impl Caller {
     /// The caller's user row, created on their first request.
-    pub fn user(&self, conn: &mut Conn) -> Result<UserRow, ApiError> {
+    pub async fn user(&self, conn: &mut Conn<'_>) -> Result<UserRow, ApiError> {
         if let Some(user) = self.users.get(&self.identity.subject) {
             return Ok(user);
         }
@@ -121,7 +121,8 @@ impl Caller {
             &self.identity.subject,
             &self.identity.name,
             repo::now(),
-        )?;
+        )
+        .await?;
         self.users
             .insert(self.identity.subject.clone(), user.clone());
         Ok(user)
@@ -142,8 +143,11 @@ pub struct MaybeCaller(pub Option<Caller>);
 
 impl MaybeCaller {
     /// The caller's user row (created on their first request), or `None`.
-    pub fn user(&self, conn: &mut Conn) -> Result<Option<UserRow>, ApiError> {
-        self.0.as_ref().map(|caller| caller.user(conn)).transpose()
+    pub async fn user(&self, conn: &mut Conn<'_>) -> Result<Option<UserRow>, ApiError> {
+        match &self.0 {
+            Some(caller) => caller.user(conn).await.map(Some),
+            None => Ok(None),
+        }
     }
 }
 

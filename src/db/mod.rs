@@ -5,48 +5,91 @@ pub mod schema;
 
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::Connection as _;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::{PgConnection, SqliteConnection};
+use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 
-/// A connection to either backend. Queries written once against this type
-/// run on both; where SQL must differ (`ON CONFLICT`), match on the variant
-/// with [`on_backend!`](crate::on_backend).
-#[derive(diesel::MultiConnection)]
-pub enum Conn {
-    Pg(PgConnection),
-    Sqlite(SqliteConnection),
+/// A PostgreSQL connection: asynchronous, driven on the actix workers.
+pub type PgConn = AsyncPgConnection;
+
+/// A SQLite connection behind diesel-async's interface. Its statements run
+/// inline ([`Inline`]), so it is only ever used on a blocking thread:
+/// [`Database::run`] moves a request's whole SQLite work to one.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, Inline>;
+
+/// A connection to either backend. Repository functions take `&mut Conn`
+/// and are written once for both: [`on_backend!`](crate::on_backend) runs
+/// the same diesel expression on whichever connection this holds.
+pub enum Conn<'c> {
+    Pg(&'c mut PgConn),
+    Sqlite(&'c mut SqliteConn),
 }
 
-pub type Pool = r2d2::Pool<Manager>;
+/// The [`SpawnBlocking`] of [`SqliteConn`]: runs each statement at once on
+/// the calling thread, which is a blocking thread already (see
+/// [`Database::run`]); one hand-off per request instead of one per statement.
+pub struct Inline;
 
-/// A pooled connection: the diesel connection, and whether the request
-/// that used it found the database gone. r2d2 discards a connection marked
-/// lost instead of handing it out again, so service resumes by itself once
-/// the database is back.
-pub struct DbConn {
-    conn: Conn,
-    lost: bool,
-}
+impl SpawnBlocking for Inline {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        std::future::ready(Ok(task())).boxed()
+    }
 
-impl DbConn {
-    /// Marks the connection unusable; the pool drops it on return.
-    pub fn mark_lost(&mut self) {
-        self.lost = true;
+    fn get_runtime() -> Self {
+        Inline
     }
 }
 
+/// Runs the same diesel expression on whichever backend `conn` holds: the
+/// body is compiled once per backend, with `$c` the backend's connection.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Pg(conn) => {
+                let $c: &mut $crate::db::PgConn = conn;
+                $body
+            }
+            $crate::db::Conn::Sqlite(conn) => {
+                let $c: &mut $crate::db::SqliteConn = conn;
+                $body
+            }
+        }
+    };
+}
+
+/// A pooled SQLite connection, and whether the request that used it found
+/// the database gone. r2d2 discards a connection marked lost instead of
+/// handing it out again.
+pub struct DbConn {
+    conn: SqliteConn,
+    lost: bool,
+}
+
 impl std::ops::Deref for DbConn {
-    type Target = Conn;
-    fn deref(&self) -> &Conn {
+    type Target = SqliteConn;
+    fn deref(&self) -> &SqliteConn {
         &self.conn
     }
 }
 
 impl std::ops::DerefMut for DbConn {
-    fn deref_mut(&mut self) -> &mut Conn {
+    fn deref_mut(&mut self) -> &mut SqliteConn {
         &mut self.conn
     }
 }
@@ -71,18 +114,6 @@ pub const PG_SESSION_SETTINGS: &str =
 /// How long SQLite waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
-/// Runs the same diesel expression on whichever backend `conn` holds, for the
-/// few statements `MultiConnection` cannot express (upserts).
-#[macro_export]
-macro_rules! on_backend {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            $crate::db::Conn::Pg($c) => $body,
-            $crate::db::Conn::Sqlite($c) => $body,
-        }
-    };
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
@@ -101,74 +132,56 @@ impl Backend {
     }
 }
 
-/// An r2d2 connection manager that picks the backend from the URL scheme.
-/// `Conn::establish` would hide the real error ("invalid connection url for
-/// multiconnection" even for a refused port); this keeps it.
+/// The SQLite file a `DATABASE_URL` names.
+fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").unwrap_or(url)
+}
+
+/// Opens a SQLite connection with the settings every connection needs.
+fn establish_sqlite(path: &str) -> Result<SqliteConnection, ConnectionError> {
+    let mut conn = SqliteConnection::establish(path)?;
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;"
+    ))
+    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// The r2d2 manager of SQLite connections.
 #[derive(Debug, Clone)]
-pub struct Manager {
-    url: String,
-    backend: Backend,
+pub struct SqliteManager {
+    path: String,
 }
 
-impl Manager {
-    pub fn new(url: &str) -> Manager {
-        let backend = Backend::of_url(url);
-        let url = match backend {
-            Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
-            Backend::Postgres => url.to_owned(),
-        };
-        Manager { url, backend }
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-}
-
-impl ManageConnection for Manager {
+impl ManageConnection for SqliteManager {
     type Connection = DbConn;
     type Error = ConnectionError;
 
     fn connect(&self) -> Result<DbConn, ConnectionError> {
-        self.connect_backend()
-            .map(|conn| DbConn { conn, lost: false })
+        let conn = SyncConnectionWrapper::with_runtime(establish_sqlite(&self.path)?, Inline);
+        Ok(DbConn { conn, lost: false })
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
+        run_inline(conn.conn.batch_execute("SELECT 1"))
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
         conn.lost
-            || <Conn as Connection>::TransactionManager::is_broken_transaction_manager(
+            || <SqliteConn as AsyncConnection>::TransactionManager::is_broken_transaction_manager(
                 &mut conn.conn,
             )
     }
 }
 
-impl Manager {
-    fn connect_backend(&self) -> Result<Conn, ConnectionError> {
-        match self.backend {
-            Backend::Postgres => {
-                let mut conn = PgConnection::establish(&self.url)?;
-                conn.batch_execute(PG_SESSION_SETTINGS)
-                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                Ok(Conn::Pg(conn))
-            }
-            Backend::Sqlite => {
-                let mut conn = SqliteConnection::establish(&self.url)?;
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
-                     PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = NORMAL;
-                     PRAGMA foreign_keys = ON;"
-                ))
-                .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                Ok(Conn::Sqlite(conn))
-            }
-        }
-    }
+/// Polls a future of [`SqliteConn`] to its end on this thread; its
+/// statements run inline, so it never waits on anything else.
+pub fn run_inline<T>(future: impl Future<Output = T>) -> T {
+    futures_executor::block_on(future)
 }
 
 /// Pool settings; `connection_timeout` bounds how long a request waits for a
@@ -178,23 +191,186 @@ pub struct PoolOptions {
     pub connection_timeout: Duration,
 }
 
-/// Builds the pool without connecting eagerly, so a server can start (and
-/// answer `/healthz`) while the database is still coming up.
-pub fn build_pool(url: &str, options: &PoolOptions) -> Pool {
-    r2d2::Pool::builder()
-        .max_size(options.max_size)
-        .min_idle(Some(0))
-        .connection_timeout(options.connection_timeout)
-        .test_on_check_out(false)
-        .build_unchecked(Manager::new(url))
+/// The connection pool of the configured backend.
+///
+/// PostgreSQL: a deadpool of asynchronous connections (diesel-async over
+/// tokio-postgres), awaited on the actix workers with no hand-off to another
+/// thread. A connection returned with a transaction still open (its request
+/// was cancelled mid-transaction) or closed by the server is discarded on its
+/// next checkout, never reused. SQLite: an r2d2 pool of [`SqliteConn`], each
+/// request's work run on a blocking thread.
+#[derive(Clone)]
+pub enum Database {
+    Pg(DeadPool<PgConn>),
+    Sqlite(r2d2::Pool<SqliteManager>),
 }
 
-/// Applies every pending migration of the connection's backend; returns how
-/// many ran.
-pub fn run_migrations(conn: &mut Conn) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
-    let applied = match conn {
-        Conn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS)?.len(),
-        Conn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS)?.len(),
+/// How many connections a pool holds, and how many of them are idle.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub connections: u32,
+    pub idle: u32,
+}
+
+/// Why a request got no connection: the pool timed out, or connecting failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PoolError(pub String);
+
+/// The error type of work given to [`Database::run`]: it can say that the
+/// pool had no connection, and whether an error means the database is gone.
+pub trait WorkError: From<PoolError> + From<actix_web::error::BlockingError> {
+    /// Whether the connection that produced this error must not be reused.
+    fn connection_lost(&self) -> bool;
+}
+
+impl Database {
+    /// Builds the pool without connecting, so a server can start (and answer
+    /// `/healthz`) while the database is still coming up.
+    pub fn new(url: &str, options: &PoolOptions) -> Result<Database, PoolError> {
+        match Backend::of_url(url) {
+            Backend::Postgres => {
+                let mut config = ManagerConfig::<PgConn>::default();
+                config.custom_setup = Box::new(|url| establish_pg(url.to_owned()).boxed());
+                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+                let max_size = usize::try_from(options.max_size).unwrap_or(usize::MAX);
+                DeadPool::builder(manager)
+                    .max_size(max_size)
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .wait_timeout(Some(options.connection_timeout))
+                    .create_timeout(Some(options.connection_timeout))
+                    .build()
+                    .map(Database::Pg)
+                    .map_err(|error| PoolError(error.to_string()))
+            }
+            Backend::Sqlite => Ok(Database::Sqlite(
+                r2d2::Pool::builder()
+                    .max_size(options.max_size)
+                    .min_idle(Some(0))
+                    .connection_timeout(options.connection_timeout)
+                    .test_on_check_out(false)
+                    .build_unchecked(SqliteManager {
+                        path: sqlite_path(url).to_owned(),
+                    }),
+            )),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Database::Pg(_) => Backend::Postgres,
+            Database::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub fn state(&self) -> PoolState {
+        match self {
+            Database::Pg(pool) => {
+                let status = pool.status();
+                PoolState {
+                    connections: u32::try_from(status.size).unwrap_or(u32::MAX),
+                    idle: u32::try_from(status.available).unwrap_or(u32::MAX),
+                }
+            }
+            Database::Sqlite(pool) => {
+                let state = pool.state();
+                PoolState {
+                    connections: state.connections,
+                    idle: state.idle_connections,
+                }
+            }
+        }
+    }
+
+    /// Runs `work` on a pooled connection: on the calling async worker for
+    /// PostgreSQL, on a blocking thread for SQLite. Waiting for a connection
+    /// is bounded by the pool's timeout. When the error says the database
+    /// went away, the connection is discarded rather than returned, so
+    /// service resumes by itself once it is back.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: WorkError + Send + 'static,
+    {
+        match self {
+            Database::Pg(pool) => {
+                let mut pooled = pool
+                    .get()
+                    .await
+                    .map_err(|error| PoolError(error.to_string()))?;
+                let result = work(&mut Conn::Pg(&mut pooled)).await;
+                if let Err(error) = &result
+                    && error.connection_lost()
+                {
+                    drop(Object::take(pooled));
+                }
+                result
+            }
+            Database::Sqlite(pool) => {
+                let pool = pool.clone();
+                actix_web::web::block(move || {
+                    let mut pooled = pool.get().map_err(|error| PoolError(error.to_string()))?;
+                    let result = run_inline(work(&mut Conn::Sqlite(&mut pooled)));
+                    if let Err(error) = &result {
+                        pooled.lost |= error.connection_lost();
+                    }
+                    result
+                })
+                .await?
+            }
+        }
+    }
+}
+
+/// One connection of either backend outside any pool, opened exactly as the
+/// pools open theirs: for tools and tests that call the repository directly.
+pub enum Connection {
+    Pg(Box<PgConn>),
+    Sqlite(SqliteConn),
+}
+
+impl Connection {
+    /// Connects to the URL's backend (PostgreSQL: with [`PG_SESSION_SETTINGS`]).
+    /// The PostgreSQL connection is driven by the calling tokio runtime.
+    pub async fn open(url: &str) -> ConnectionResult<Connection> {
+        match Backend::of_url(url) {
+            Backend::Postgres => establish_pg(url.to_owned())
+                .await
+                .map(|conn| Connection::Pg(Box::new(conn))),
+            Backend::Sqlite => establish_sqlite(sqlite_path(url))
+                .map(|conn| Connection::Sqlite(SyncConnectionWrapper::with_runtime(conn, Inline))),
+        }
+    }
+
+    /// The connection as repository functions take it.
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Connection::Pg(conn) => Conn::Pg(conn),
+            Connection::Sqlite(conn) => Conn::Sqlite(conn),
+        }
+    }
+}
+
+/// Connects to PostgreSQL and applies [`PG_SESSION_SETTINGS`].
+async fn establish_pg(url: String) -> ConnectionResult<PgConn> {
+    let mut conn = PgConn::establish(&url).await?;
+    conn.batch_execute(PG_SESSION_SETTINGS)
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// Applies every pending migration of the URL's backend over a synchronous
+/// connection of its own; returns how many ran.
+pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    let applied = match Backend::of_url(url) {
+        Backend::Postgres => PgConnection::establish(url)?
+            .run_pending_migrations(PG_MIGRATIONS)?
+            .len(),
+        Backend::Sqlite => establish_sqlite(sqlite_path(url))?
+            .run_pending_migrations(SQLITE_MIGRATIONS)?
+            .len(),
     };
     Ok(applied)
 }
@@ -206,32 +382,49 @@ pub fn run_migrations(conn: &mut Conn) -> Result<usize, Box<dyn std::error::Erro
 /// between, while an immediate one waits (`busy_timeout`) and then owns the
 /// database. On PostgreSQL it is an ordinary `BEGIN`; the repository takes
 /// the row locks it needs. Commits when `f` returns `Ok`, rolls back otherwise.
-pub fn write_transaction<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
+///
+/// Cancellation: should the request be dropped while the transaction is
+/// open, diesel-async leaves the connection's transaction state open (or
+/// marked broken), and the pool discards it on its next checkout.
+pub async fn write_transaction<T, E, F>(conn: &mut Conn<'_>, f: F) -> Result<T, E>
 where
-    F: FnOnce(&mut Conn) -> Result<T, E>,
+    F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
     match conn {
-        Conn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        Conn::Pg(_) => <Conn as Connection>::TransactionManager::begin_transaction(conn)?,
+        Conn::Pg(c) => {
+            <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?;
+        }
+        Conn::Sqlite(c) => {
+            c.spawn_blocking(|inner| {
+                AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+            })
+            .await?;
+        }
     }
-    match f(conn) {
+    match f(conn).await {
         Ok(value) => {
-            if let Err(commit_error) =
-                <Conn as Connection>::TransactionManager::commit_transaction(conn)
-            {
+            if let Err(commit_error) = on_backend!(conn, |c| commit(c).await) {
                 // A failed commit leaves the transaction open; roll it back
                 // so the pooled connection is clean (or marked broken).
-                let _ = <Conn as Connection>::TransactionManager::rollback_transaction(conn);
+                let _ = on_backend!(conn, |c| rollback(c).await);
                 return Err(commit_error.into());
             }
             Ok(value)
         }
         Err(error) => {
             // The caller's error is the one worth reporting; a failed rollback
-            // marks the connection broken and r2d2 discards it.
-            let _ = <Conn as Connection>::TransactionManager::rollback_transaction(conn);
+            // marks the connection broken and the pool discards it.
+            let _ = on_backend!(conn, |c| rollback(c).await);
             Err(error)
         }
     }
+}
+
+async fn commit<C: AsyncConnection>(conn: &mut C) -> QueryResult<()> {
+    C::TransactionManager::commit_transaction(conn).await
+}
+
+async fn rollback<C: AsyncConnection>(conn: &mut C) -> QueryResult<()> {
+    C::TransactionManager::rollback_transaction(conn).await
 }

@@ -6,11 +6,11 @@
 //! write had PostgreSQL parse and plan its counter update again. This type
 //! walks to the same SQL and is cached by its text like any other statement.
 
+use diesel::QueryResult;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType};
-use diesel::{QueryResult, RunQueryDsl};
 
 /// Moves the counter column of one row (by its `id`) and returns the new value.
 #[derive(Debug, Clone, Copy)]
@@ -68,5 +68,3 @@ impl QueryId for AddToCounter {
 impl Query for AddToCounter {
     type SqlType = BigInt;
 }
-
-impl<Conn> RunQueryDsl<Conn> for AddToCounter {}

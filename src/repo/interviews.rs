@@ -2,11 +2,13 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 
 use super::users::UserRow;
 use super::{Cursor, Page, PageRequest, older_than};
 use crate::db::schema::{favorite_interviews, interviews, users};
-use crate::db::{Conn, MultiBackend, write_transaction};
+use crate::db::{Conn, write_transaction};
+use crate::on_backend;
 use crate::policy::{self, Refusal};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -47,13 +49,13 @@ pub struct InterviewChanges {
 }
 
 /// Creates an interview by `author_id` with no favorites; returns it with its author.
-pub fn create(
-    conn: &mut Conn,
+pub async fn create(
+    conn: &mut Conn<'_>,
     author_id: i64,
     new: &NewInterview,
     now: NaiveDateTime,
 ) -> QueryResult<InterviewWithAuthor> {
-    let id: i64 = diesel::insert_into(interviews::table)
+    let insert = diesel::insert_into(interviews::table)
         .values((
             new,
             interviews::author_id.eq(author_id),
@@ -61,19 +63,20 @@ pub fn create(
             interviews::created_at.eq(now),
             interviews::updated_at.eq(now),
         ))
-        .returning(interviews::id)
-        .get_result(conn)?;
-    find(conn, id)?.ok_or(diesel::result::Error::NotFound)
+        .returning(interviews::id);
+    let id: i64 = on_backend!(conn, |c| insert.get_result(c).await)?;
+    find(conn, id).await?.ok_or(diesel::result::Error::NotFound)
 }
 
 /// The interview with this id and its author, or `None`.
-pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<InterviewWithAuthor>> {
-    interviews::table
-        .inner_join(users::table)
-        .filter(interviews::id.eq(id))
-        .select((InterviewRow::as_select(), UserRow::as_select()))
-        .first(conn)
-        .optional()
+pub async fn find(conn: &mut Conn<'_>, id: i64) -> QueryResult<Option<InterviewWithAuthor>> {
+    on_backend!(conn, |c| {
+        let query = interviews::table
+            .inner_join(users::table)
+            .filter(interviews::id.eq(id))
+            .select((InterviewRow::as_select(), UserRow::as_select()));
+        query.first(c).await.optional()
+    })
 }
 
 /// The viewer's favorite of each interview row, as a left join on the
@@ -94,42 +97,45 @@ fn favorited(viewer_id: Option<i64>, favorite: Option<i64>) -> Option<bool> {
 /// The interview with its author and whether `viewer_id` favorites it
 /// (`None` without a viewer), in one query; `None` when the interview does
 /// not exist.
-pub fn find_for_viewer(
-    conn: &mut Conn,
+pub async fn find_for_viewer(
+    conn: &mut Conn<'_>,
     id: i64,
     viewer_id: Option<i64>,
 ) -> QueryResult<Option<(InterviewWithAuthor, Option<bool>)>> {
-    let row = interviews::table
-        .inner_join(users::table)
-        .left_join(viewers_favorite(viewer_id))
-        .filter(interviews::id.eq(id))
-        .select((
-            InterviewRow::as_select(),
-            UserRow::as_select(),
-            favorite_interviews::user_id.nullable(),
-        ))
-        .first::<(InterviewRow, UserRow, Option<i64>)>(conn)
-        .optional()?;
+    let row = on_backend!(conn, |c| {
+        let query = interviews::table
+            .inner_join(users::table)
+            .left_join(viewers_favorite(viewer_id))
+            .filter(interviews::id.eq(id))
+            .select((
+                InterviewRow::as_select(),
+                UserRow::as_select(),
+                favorite_interviews::user_id.nullable(),
+            ));
+        query
+            .first::<(InterviewRow, UserRow, Option<i64>)>(c)
+            .await
+            .optional()
+    })?;
     Ok(row
         .map(|(interview, author, favorite)| ((interview, author), favorited(viewer_id, favorite))))
 }
 
 /// The author of the interview with this id, or `None` when it does not exist.
-pub fn author_of(conn: &mut Conn, id: i64) -> QueryResult<Option<i64>> {
-    interviews::table
-        .find(id)
-        .select(interviews::author_id)
-        .first(conn)
-        .optional()
+pub async fn author_of(conn: &mut Conn<'_>, id: i64) -> QueryResult<Option<i64>> {
+    let query = interviews::table.find(id).select(interviews::author_id);
+    on_backend!(conn, |c| query.first(c).await.optional())
 }
 
 /// The first steps of both author-only writes, in the SPEC's order: the
 /// interview exists (404), then [`policy::may_change_interview`] (403).
-fn check_author<E>(conn: &mut Conn, id: i64, caller_id: i64) -> Result<(), E>
+async fn check_author<E>(conn: &mut Conn<'_>, id: i64, caller_id: i64) -> Result<(), E>
 where
     E: From<diesel::result::Error> + From<Refusal>,
 {
-    let author_id = author_of(conn, id)?.ok_or(Refusal::missing("interview", id))?;
+    let author_id = author_of(conn, id)
+        .await?
+        .ok_or(Refusal::missing("interview", id))?;
     Ok(policy::may_change_interview(id, author_id, caller_id)?)
 }
 
@@ -137,8 +143,8 @@ where
 /// after the author check, `changes` (the parsed body; its error, a 400, is
 /// returned as it is) are applied and `updated_at` bumped when any field is
 /// given. Returns the interview as the caller now sees it.
-pub fn update<E>(
-    conn: &mut Conn,
+pub async fn update<E>(
+    conn: &mut Conn<'_>,
     id: i64,
     caller_id: i64,
     changes: Result<InterviewChanges, E>,
@@ -147,33 +153,38 @@ pub fn update<E>(
 where
     E: From<diesel::result::Error> + From<Refusal>,
 {
-    write_transaction(conn, |conn| {
-        check_author::<E>(conn, id, caller_id)?;
+    write_transaction(conn, async |conn| {
+        check_author::<E>(conn, id, caller_id).await?;
         let changes = changes?;
         if changes.title.is_some()
             || changes.company.is_some()
             || changes.position.is_some()
             || changes.body.is_some()
         {
-            diesel::update(interviews::table.find(id))
-                .set((&changes, interviews::updated_at.eq(now)))
-                .execute(conn)?;
+            let update = diesel::update(interviews::table.find(id))
+                .set((&changes, interviews::updated_at.eq(now)));
+            on_backend!(conn, |c| update.execute(c).await)?;
         }
-        Ok(find_for_viewer(conn, id, Some(caller_id))?.ok_or(diesel::result::Error::NotFound)?)
+        Ok(find_for_viewer(conn, id, Some(caller_id))
+            .await?
+            .ok_or(diesel::result::Error::NotFound)?)
     })
+    .await
 }
 
 /// Deletes the interview on behalf of `caller_id` after the author check;
 /// its favorites go with it (`ON DELETE CASCADE`).
-pub fn delete<E>(conn: &mut Conn, id: i64, caller_id: i64) -> Result<(), E>
+pub async fn delete<E>(conn: &mut Conn<'_>, id: i64, caller_id: i64) -> Result<(), E>
 where
     E: From<diesel::result::Error> + From<Refusal>,
 {
-    write_transaction(conn, |conn| {
-        check_author::<E>(conn, id, caller_id)?;
-        diesel::delete(interviews::table.find(id)).execute(conn)?;
+    write_transaction(conn, async |conn| {
+        check_author::<E>(conn, id, caller_id).await?;
+        let delete = diesel::delete(interviews::table.find(id));
+        on_backend!(conn, |c| delete.execute(c).await)?;
         Ok(())
     })
+    .await
 }
 
 /// Interviews newest first, optionally only those by `author_id` (an unknown
@@ -182,28 +193,30 @@ where
 /// `interviews_newest` / `interviews_by_author_newest` read backwards; the
 /// viewer's favorites come in the same query, a left join on the through
 /// table's primary key (a `NULL` viewer matches nothing).
-pub fn list(
-    conn: &mut Conn,
+pub async fn list(
+    conn: &mut Conn<'_>,
     author_id: Option<i64>,
     viewer_id: Option<i64>,
     page: &PageRequest,
 ) -> QueryResult<Page<(InterviewWithAuthor, Option<bool>)>> {
-    let mut query = interviews::table
-        .inner_join(users::table)
-        .left_join(viewers_favorite(viewer_id))
-        .select((
-            InterviewRow::as_select(),
-            UserRow::as_select(),
-            favorite_interviews::user_id.nullable(),
-        ))
-        .order((interviews::created_at.desc(), interviews::id.desc()))
-        .limit(page.fetch())
-        .into_boxed::<MultiBackend>();
-    if let Some(author_id) = author_id {
-        query = query.filter(interviews::author_id.eq(author_id));
-    }
-    let query = older_than!(query, interviews::created_at, interviews::id, page.after);
-    let rows = query.load::<(InterviewRow, UserRow, Option<i64>)>(conn)?;
+    let rows = on_backend!(conn, |c| {
+        let mut query = interviews::table
+            .inner_join(users::table)
+            .left_join(viewers_favorite(viewer_id))
+            .select((
+                InterviewRow::as_select(),
+                UserRow::as_select(),
+                favorite_interviews::user_id.nullable(),
+            ))
+            .order((interviews::created_at.desc(), interviews::id.desc()))
+            .limit(page.fetch())
+            .into_boxed();
+        if let Some(author_id) = author_id {
+            query = query.filter(interviews::author_id.eq(author_id));
+        }
+        let query = older_than!(query, interviews::created_at, interviews::id, page.after);
+        query.load::<(InterviewRow, UserRow, Option<i64>)>(c).await
+    })?;
     let page = page.page(rows, |(interview, ..)| Cursor {
         at: interview.created_at,
         id: interview.id,

@@ -9,13 +9,14 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 
 use super::counter::AddToCounter;
 use super::teams::{TeamRow, TeamWithCreator, lock_team};
 use super::users::UserRow;
 use super::{Cursor, Page, PageRequest, newer_than};
 use crate::db::schema::{team_memberships, teams, users};
-use crate::db::{Conn, MultiBackend, write_transaction};
+use crate::db::{Conn, write_transaction};
 use crate::on_backend;
 use crate::policy::{self, Refusal};
 
@@ -55,34 +56,35 @@ pub enum Upsert {
     Updated,
 }
 
-fn is_member(conn: &mut Conn, team_id: i64, user_id: i64) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
+async fn is_member(conn: &mut Conn<'_>, team_id: i64, user_id: i64) -> QueryResult<bool> {
+    let query = diesel::select(diesel::dsl::exists(
         team_memberships::table
             .filter(team_memberships::team_id.eq(team_id))
             .filter(team_memberships::user_id.eq(user_id)),
-    ))
-    .get_result(conn)
+    ));
+    on_backend!(conn, |c| query.get_result(c).await)
 }
 
-fn adjust_members(conn: &mut Conn, team_id: i64, delta: i64) -> QueryResult<()> {
-    AddToCounter::new(
+async fn adjust_members(conn: &mut Conn<'_>, team_id: i64, delta: i64) -> QueryResult<()> {
+    let update = AddToCounter::new(
         "teams",
         <teams::members_count as Column>::NAME,
         team_id,
         delta,
-    )
-    .execute(conn)
-    .map(drop)
+    );
+    on_backend!(conn, |c| update.execute(c).await).map(drop)
 }
 
 /// The first steps of both writes, in the SPEC's order: lock the team (404
 /// when missing), then check the user exists (404); returns the creator.
-fn lock_team_and_user<E>(conn: &mut Conn, team_id: i64, user_id: i64) -> Result<i64, E>
+async fn lock_team_and_user<E>(conn: &mut Conn<'_>, team_id: i64, user_id: i64) -> Result<i64, E>
 where
     E: From<diesel::result::Error> + From<Refusal>,
 {
-    let creator = lock_team(conn, team_id)?.ok_or(Refusal::missing("team", team_id))?;
-    if !super::users::exists(conn, user_id)? {
+    let creator = lock_team(conn, team_id)
+        .await?
+        .ok_or(Refusal::missing("team", team_id))?;
+    if !super::users::exists(conn, user_id).await? {
         return Err(Refusal::missing("user", user_id).into());
     }
     Ok(creator)
@@ -100,8 +102,8 @@ where
 /// one user make one row: the team row is locked first and the insert
 /// ignores the composite key's duplicate. Returns the membership as the
 /// same transaction left it.
-pub fn add_member<E>(
-    conn: &mut Conn,
+pub async fn add_member<E>(
+    conn: &mut Conn<'_>,
     team_id: i64,
     user_id: i64,
     caller_id: i64,
@@ -111,9 +113,9 @@ pub fn add_member<E>(
 where
     E: From<diesel::result::Error> + From<Refusal>,
 {
-    write_transaction(conn, |conn| {
-        let creator = lock_team_and_user::<E>(conn, team_id, user_id)?;
-        let caller_is_member = is_member(conn, team_id, caller_id)?;
+    write_transaction(conn, async |conn| {
+        let creator = lock_team_and_user::<E>(conn, team_id, user_id).await?;
+        let caller_is_member = is_member(conn, team_id, caller_id).await?;
         policy::may_add_member(team_id, creator, caller_id, caller_is_member)?;
         let fields = fields?;
         let row = (
@@ -128,37 +130,39 @@ where
             .values(row)
             .on_conflict((team_memberships::team_id, team_memberships::user_id))
             .do_nothing()
-            .execute(c))?;
+            .execute(c)
+            .await)?;
         let upsert = if inserted > 0 {
-            adjust_members(conn, team_id, 1)?;
+            adjust_members(conn, team_id, 1).await?;
             Upsert::Created
         } else {
             let target = team_memberships::table
                 .filter(team_memberships::team_id.eq(team_id))
                 .filter(team_memberships::user_id.eq(user_id));
             if let Some(reason) = &fields.reason {
-                diesel::update(target)
-                    .set(team_memberships::reason.eq(reason))
-                    .execute(conn)?;
+                let update = diesel::update(target).set(team_memberships::reason.eq(reason));
+                on_backend!(conn, |c| update.execute(c).await)?;
             }
             if let Some(joined_date) = fields.joined_date {
-                diesel::update(target)
-                    .set(team_memberships::joined_date.eq(joined_date))
-                    .execute(conn)?;
+                let update =
+                    diesel::update(target).set(team_memberships::joined_date.eq(joined_date));
+                on_backend!(conn, |c| update.execute(c).await)?;
             }
             Upsert::Updated
         };
-        let membership =
-            find_membership(conn, team_id, user_id)?.ok_or(diesel::result::Error::NotFound)?;
+        let membership = find_membership(conn, team_id, user_id)
+            .await?
+            .ok_or(diesel::result::Error::NotFound)?;
         Ok((upsert, membership))
     })
+    .await
 }
 
 /// Removes `user_id` from the team on behalf of `caller_id`, who must be
 /// allowed by [`policy::may_remove_member`]. Idempotent: removing a
 /// non-member succeeds. `members_count` drops only when a row was deleted.
-pub fn remove_member<E>(
-    conn: &mut Conn,
+pub async fn remove_member<E>(
+    conn: &mut Conn<'_>,
     team_id: i64,
     user_id: i64,
     caller_id: i64,
@@ -166,20 +170,20 @@ pub fn remove_member<E>(
 where
     E: From<diesel::result::Error> + From<Refusal>,
 {
-    write_transaction(conn, |conn| {
-        let creator = lock_team_and_user::<E>(conn, team_id, user_id)?;
+    write_transaction(conn, async |conn| {
+        let creator = lock_team_and_user::<E>(conn, team_id, user_id).await?;
         policy::may_remove_member(team_id, creator, user_id, caller_id)?;
-        let deleted = diesel::delete(
+        let delete = diesel::delete(
             team_memberships::table
                 .filter(team_memberships::team_id.eq(team_id))
                 .filter(team_memberships::user_id.eq(user_id)),
-        )
-        .execute(conn)?;
-        if deleted > 0 {
-            adjust_members(conn, team_id, -1)?;
+        );
+        if on_backend!(conn, |c| delete.execute(c).await)? > 0 {
+            adjust_members(conn, team_id, -1).await?;
         }
         Ok(())
     })
+    .await
 }
 
 /// Which memberships a list reads, and so which column of the through
@@ -196,56 +200,68 @@ pub enum MembershipFilter {
     Pair { team_id: i64, user_id: i64 },
 }
 
+/// A row of [`list_memberships`]' query: the membership, its team and the
+/// team's creator, the member and the inviter.
+type MembershipJoin = (MembershipRow, TeamRow, UserRow, UserRow, Option<UserRow>);
+
 /// One page of memberships in creation order (oldest first), each with its
 /// team and the team's creator, the member and the inviter, all in one query:
 /// `users` is joined three times under the aliases `creator`, `member` and
 /// `inviter` (a left join: the inviter may be `NULL`). Keyset on
 /// (`created_at`, `id`) over the matching `team_memberships_by_*` index.
-pub fn list_memberships(
-    conn: &mut Conn,
+pub async fn list_memberships(
+    conn: &mut Conn<'_>,
     which: MembershipFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<MembershipRecord>> {
-    let (creator, member, inviter) =
-        diesel::alias!(users as creator, users as member, users as inviter);
-    let query = team_memberships::table
-        .inner_join(
-            teams::table.inner_join(creator.on(teams::created_by.eq(creator.field(users::id)))),
-        )
-        .inner_join(member.on(team_memberships::user_id.eq(member.field(users::id))))
-        .left_join(inviter.on(team_memberships::inviter_id.eq(inviter.field(users::id).nullable())))
-        .select((
-            MembershipRow::as_select(),
-            TeamRow::as_select(),
-            creator.fields((users::id, users::subject, users::name, users::created_at)),
-            member.fields((users::id, users::subject, users::name, users::created_at)),
-            inviter
-                .fields((users::id, users::subject, users::name, users::created_at))
-                .nullable(),
-        ))
-        .order((
-            team_memberships::created_at.asc(),
-            team_memberships::id.asc(),
-        ))
-        .limit(page.fetch())
-        .into_boxed::<MultiBackend>();
-    let query = match which {
-        MembershipFilter::OfTeam(team_id) => query.filter(team_memberships::team_id.eq(team_id)),
-        MembershipFilter::OfUser(user_id) => query.filter(team_memberships::user_id.eq(user_id)),
-        MembershipFilter::InvitedBy(inviter_id) => {
-            query.filter(team_memberships::inviter_id.eq(inviter_id))
-        }
-        MembershipFilter::Pair { team_id, user_id } => query
-            .filter(team_memberships::team_id.eq(team_id))
-            .filter(team_memberships::user_id.eq(user_id)),
-    };
-    let query = newer_than!(
-        query,
-        team_memberships::created_at,
-        team_memberships::id,
-        page.after
-    );
-    let rows = query.load::<(MembershipRow, TeamRow, UserRow, UserRow, Option<UserRow>)>(conn)?;
+    let rows = on_backend!(conn, |c| {
+        let (creator, member, inviter) =
+            diesel::alias!(users as creator, users as member, users as inviter);
+        let query = team_memberships::table
+            .inner_join(
+                teams::table.inner_join(creator.on(teams::created_by.eq(creator.field(users::id)))),
+            )
+            .inner_join(member.on(team_memberships::user_id.eq(member.field(users::id))))
+            .left_join(
+                inviter.on(team_memberships::inviter_id.eq(inviter.field(users::id).nullable())),
+            )
+            .select((
+                MembershipRow::as_select(),
+                TeamRow::as_select(),
+                creator.fields((users::id, users::subject, users::name, users::created_at)),
+                member.fields((users::id, users::subject, users::name, users::created_at)),
+                inviter
+                    .fields((users::id, users::subject, users::name, users::created_at))
+                    .nullable(),
+            ))
+            .order((
+                team_memberships::created_at.asc(),
+                team_memberships::id.asc(),
+            ))
+            .limit(page.fetch())
+            .into_boxed();
+        let query = match which {
+            MembershipFilter::OfTeam(team_id) => {
+                query.filter(team_memberships::team_id.eq(team_id))
+            }
+            MembershipFilter::OfUser(user_id) => {
+                query.filter(team_memberships::user_id.eq(user_id))
+            }
+            MembershipFilter::InvitedBy(inviter_id) => {
+                query.filter(team_memberships::inviter_id.eq(inviter_id))
+            }
+            MembershipFilter::Pair { team_id, user_id } => query
+                .filter(team_memberships::team_id.eq(team_id))
+                .filter(team_memberships::user_id.eq(user_id)),
+        };
+        let query = newer_than!(
+            query,
+            team_memberships::created_at,
+            team_memberships::id,
+            page.after
+        );
+        query.load::<MembershipJoin>(c).await
+    })?;
     let page = page.page(rows, |(row, ..)| Cursor {
         at: row.created_at,
         id: row.id,
@@ -261,8 +277,8 @@ pub fn list_memberships(
 }
 
 /// The membership of `user_id` in the team, loaded like a list row, or `None`.
-pub fn find_membership(
-    conn: &mut Conn,
+pub async fn find_membership(
+    conn: &mut Conn<'_>,
     team_id: i64,
     user_id: i64,
 ) -> QueryResult<Option<MembershipRecord>> {
@@ -273,6 +289,7 @@ pub fn find_membership(
             limit: 1,
             after: None,
         },
-    )?;
+    )
+    .await?;
     Ok(page.rows.into_iter().next())
 }

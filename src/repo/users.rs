@@ -2,6 +2,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
 use crate::db::schema::users;
@@ -21,13 +22,13 @@ pub struct UserRow {
 /// Idempotent and race-free: concurrent first requests of one subject insert
 /// at most one row (`ON CONFLICT DO NOTHING` on the unique subject) and all
 /// get that row. The name of an existing user is never changed.
-pub fn ensure(
-    conn: &mut Conn,
+pub async fn ensure(
+    conn: &mut Conn<'_>,
     subject: &str,
     name: &str,
     now: NaiveDateTime,
 ) -> QueryResult<UserRow> {
-    if let Some(user) = by_subject(conn, subject)? {
+    if let Some(user) = by_subject(conn, subject).await? {
         return Ok(user);
     }
     let new_user = (
@@ -39,28 +40,32 @@ pub fn ensure(
         .values(new_user)
         .on_conflict(users::subject)
         .do_nothing()
-        .execute(c))?;
-    by_subject(conn, subject)?.ok_or(diesel::result::Error::NotFound)
+        .execute(c)
+        .await)?;
+    by_subject(conn, subject)
+        .await?
+        .ok_or(diesel::result::Error::NotFound)
 }
 
-fn by_subject(conn: &mut Conn, subject: &str) -> QueryResult<Option<UserRow>> {
-    users::table
-        .filter(users::subject.eq(subject))
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+async fn by_subject(conn: &mut Conn<'_>, subject: &str) -> QueryResult<Option<UserRow>> {
+    on_backend!(conn, |c| {
+        let query = users::table
+            .filter(users::subject.eq(subject))
+            .select(UserRow::as_select());
+        query.first(c).await.optional()
+    })
 }
 
 /// The user with this id, or `None`.
-pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<UserRow>> {
-    users::table
-        .find(id)
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+pub async fn find(conn: &mut Conn<'_>, id: i64) -> QueryResult<Option<UserRow>> {
+    on_backend!(conn, |c| {
+        let query = users::table.find(id).select(UserRow::as_select());
+        query.first(c).await.optional()
+    })
 }
 
 /// Whether a user with this id exists.
-pub fn exists(conn: &mut Conn, id: i64) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)
+pub async fn exists(conn: &mut Conn<'_>, id: i64) -> QueryResult<bool> {
+    let query = diesel::select(diesel::dsl::exists(users::table.find(id)));
+    on_backend!(conn, |c| query.get_result(c).await)
 }

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sql_types::BigInt;
 use diesel::{PgConnection, RunQueryDsl, SqliteConnection, sql_query};
 use favorites::auth::KeyConfig;
 use favorites::config::{RawSettings, Settings};
-use favorites::db::{self, Backend, Conn, Pool, PoolOptions};
+use favorites::db::{self, Backend};
 use favorites::startup::Application;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use reqwest::{Method, StatusCode};
@@ -164,13 +165,7 @@ fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
         sql_query(format!("CREATE DATABASE \"{building}\""))
             .execute(admin)
             .expect("create template");
-        {
-            let mut conn = Conn::Pg(
-                PgConnection::establish(&url_for(admin_url, &building))
-                    .expect("connect to template"),
-            );
-            db::run_migrations(&mut conn).expect("migrate template");
-        }
+        db::run_migrations(&url_for(admin_url, &building)).expect("migrate template");
         sql_query(format!(
             "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
         ))
@@ -234,12 +229,40 @@ impl TestDatabase {
     }
 }
 
+/// Synchronous connections straight to the test's database, for the
+/// assertions and setup that bypass the API.
+pub enum SqlPool {
+    Pg(Pool<ConnectionManager<PgConnection>>),
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+}
+
+impl SqlPool {
+    fn new(url: &str, timeout: Duration) -> SqlPool {
+        match Backend::of_url(url) {
+            Backend::Postgres => SqlPool::Pg(
+                Pool::builder()
+                    .max_size(8)
+                    .connection_timeout(timeout)
+                    .build_unchecked(ConnectionManager::new(url)),
+            ),
+            Backend::Sqlite => SqlPool::Sqlite(
+                Pool::builder()
+                    .max_size(8)
+                    .connection_timeout(timeout)
+                    .build_unchecked(ConnectionManager::new(
+                        url.strip_prefix("sqlite://").unwrap_or(url),
+                    )),
+            ),
+        }
+    }
+}
+
 /// A running server on a fresh database.
 pub struct TestApp {
     pub base: String,
     pub backend: Backend,
     pub client: reqwest::Client,
-    pub pool: Pool,
+    pub pool: SqlPool,
     server: ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
     // Dropped last: the server must be gone before its database.
@@ -328,13 +351,7 @@ impl TestApp {
         let application = Application::build(&settings(&url, &options))
             .unwrap_or_else(|error| panic!("the server did not start: {error}"));
         let port = application.port();
-        let pool = db::build_pool(
-            &url,
-            &PoolOptions {
-                max_size: 8,
-                connection_timeout: options.pool_timeout,
-            },
-        );
+        let pool = SqlPool::new(&url, options.pool_timeout);
         let (handle_tx, handle_rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -441,11 +458,10 @@ impl TestApp {
 
     /// Runs a `SELECT count(*) AS n …`-style query straight on the database.
     pub fn count(&self, sql: &str) -> i64 {
-        let mut conn = self.pool.get().expect("a connection for assertions");
         let query = sql_query(sql);
-        let row: Count = match &mut **conn {
-            Conn::Pg(c) => query.get_result(c),
-            Conn::Sqlite(c) => query.get_result(c),
+        let row: Count = match &self.pool {
+            SqlPool::Pg(pool) => query.get_result(&mut pool.get().expect("a connection")),
+            SqlPool::Sqlite(pool) => query.get_result(&mut pool.get().expect("a connection")),
         }
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
         row.n
@@ -472,11 +488,10 @@ impl TestApp {
 
     /// Runs a statement straight on the database (test setup only).
     pub fn execute(&self, sql: &str) {
-        let mut conn = self.pool.get().expect("a connection for setup");
         let query = sql_query(sql);
-        match &mut **conn {
-            Conn::Pg(c) => query.execute(c),
-            Conn::Sqlite(c) => query.execute(c),
+        match &self.pool {
+            SqlPool::Pg(pool) => query.execute(&mut pool.get().expect("a connection")),
+            SqlPool::Sqlite(pool) => query.execute(&mut pool.get().expect("a connection")),
         }
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }

@@ -19,6 +19,7 @@ pub use lists::{FavoriteOfUser, list_favorited_by, list_favorites};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 
 use super::counter::AddToCounter;
 use crate::db::schema::{favorite_interviews, interviews};
@@ -49,29 +50,29 @@ pub struct Written {
 /// `favorite_*` functions take the same lock; the writes below reach this
 /// only on SQLite, but it stays right for both). SQLite: the write
 /// transaction is `BEGIN IMMEDIATE`, so the database is already ours.
-fn lock_interview(conn: &mut Conn, interview_id: i64) -> QueryResult<Option<i64>> {
+async fn lock_interview(conn: &mut Conn<'_>, interview_id: i64) -> QueryResult<Option<i64>> {
     let query = interviews::table
         .find(interview_id)
         .select(interviews::favorites_count);
     match conn {
-        Conn::Pg(c) => query.for_no_key_update().first(c).optional(),
-        Conn::Sqlite(c) => query.first(c).optional(),
+        Conn::Pg(c) => query.for_no_key_update().first(*c).await.optional(),
+        Conn::Sqlite(c) => query.first(*c).await.optional(),
     }
 }
 
 /// Moves the interview's `favorites_count` by `delta`; returns the new count.
-fn adjust_count(conn: &mut Conn, interview_id: i64, delta: i64) -> QueryResult<i64> {
-    AddToCounter::new(
+async fn adjust_count(conn: &mut Conn<'_>, interview_id: i64, delta: i64) -> QueryResult<i64> {
+    let update = AddToCounter::new(
         "interviews",
         <interviews::favorites_count as Column>::NAME,
         interview_id,
         delta,
-    )
-    .get_result(conn)
+    );
+    on_backend!(conn, |c| update.get_result(c).await)
 }
 
-fn insert_row(
-    conn: &mut Conn,
+async fn insert_row(
+    conn: &mut Conn<'_>,
     user_id: i64,
     interview_id: i64,
     now: NaiveDateTime,
@@ -84,53 +85,52 @@ fn insert_row(
     let inserted = on_backend!(conn, |c| diesel::insert_into(favorite_interviews::table)
         .values(row)
         .on_conflict_do_nothing()
-        .execute(c))?;
+        .execute(c)
+        .await)?;
     Ok(inserted > 0)
 }
 
-fn delete_row(conn: &mut Conn, user_id: i64, interview_id: i64) -> QueryResult<bool> {
-    let deleted =
-        diesel::delete(favorite_interviews::table.find((user_id, interview_id))).execute(conn)?;
-    Ok(deleted > 0)
+async fn delete_row(conn: &mut Conn<'_>, user_id: i64, interview_id: i64) -> QueryResult<bool> {
+    let delete = diesel::delete(favorite_interviews::table.find((user_id, interview_id)));
+    Ok(on_backend!(conn, |c| delete.execute(c).await)? > 0)
 }
 
-fn favorited_at(
-    conn: &mut Conn,
+async fn favorited_at(
+    conn: &mut Conn<'_>,
     user_id: i64,
     interview_id: i64,
 ) -> QueryResult<Option<NaiveDateTime>> {
-    favorite_interviews::table
+    let query = favorite_interviews::table
         .find((user_id, interview_id))
-        .select(favorite_interviews::created_at)
-        .first(conn)
-        .optional()
+        .select(favorite_interviews::created_at);
+    on_backend!(conn, |c| query.first(c).await.optional())
 }
 
 /// Favorites the interview for the user. Idempotent through the database: the
 /// insert ignores an existing row (never check-then-act), and the count moves
 /// only when a row was really inserted. `None` when the interview does not exist.
-pub fn add_favorite(
-    conn: &mut Conn,
+pub async fn add_favorite(
+    conn: &mut Conn<'_>,
     user_id: i64,
     interview_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Written>> {
     if let Conn::Pg(pg) = conn {
         let call = pg_write::Call::new("favorite_add", user_id, interview_id, Some(now));
-        return Ok(call.run(pg)?.map(|row| Written {
+        return Ok(call.run(pg).await?.map(|row| Written {
             created: row.changed,
             state: row.state(interview_id),
         }));
     }
-    write_transaction(conn, |conn| {
-        let Some(count) = lock_interview(conn, interview_id)? else {
+    write_transaction(conn, async |conn| {
+        let Some(count) = lock_interview(conn, interview_id).await? else {
             return Ok(None);
         };
-        let created = insert_row(conn, user_id, interview_id, now)?;
+        let created = insert_row(conn, user_id, interview_id, now).await?;
         let (favorites_count, favorited_at) = if created {
-            (adjust_count(conn, interview_id, 1)?, Some(now))
+            (adjust_count(conn, interview_id, 1).await?, Some(now))
         } else {
-            (count, favorited_at(conn, user_id, interview_id)?)
+            (count, favorited_at(conn, user_id, interview_id).await?)
         };
         Ok(Some(Written {
             state: FavoriteStateRow {
@@ -141,25 +141,26 @@ pub fn add_favorite(
             created,
         }))
     })
+    .await
 }
 
 /// Unfavorites the interview for the user. Idempotent: deleting an absent row
 /// succeeds and leaves the count alone. `None` when the interview does not exist.
-pub fn remove_favorite(
-    conn: &mut Conn,
+pub async fn remove_favorite(
+    conn: &mut Conn<'_>,
     user_id: i64,
     interview_id: i64,
 ) -> QueryResult<Option<FavoriteStateRow>> {
     if let Conn::Pg(pg) = conn {
         let call = pg_write::Call::new("favorite_remove", user_id, interview_id, None);
-        return Ok(call.run(pg)?.map(|row| row.state(interview_id)));
+        return Ok(call.run(pg).await?.map(|row| row.state(interview_id)));
     }
-    write_transaction(conn, |conn| {
-        let Some(count) = lock_interview(conn, interview_id)? else {
+    write_transaction(conn, async |conn| {
+        let Some(count) = lock_interview(conn, interview_id).await? else {
             return Ok(None);
         };
-        let favorites_count = if delete_row(conn, user_id, interview_id)? {
-            adjust_count(conn, interview_id, -1)?
+        let favorites_count = if delete_row(conn, user_id, interview_id).await? {
+            adjust_count(conn, interview_id, -1).await?
         } else {
             count
         };
@@ -169,42 +170,44 @@ pub fn remove_favorite(
             favorites_count,
         }))
     })
+    .await
 }
 
 /// Flips the user's favorite on the interview in one atomic step: with the
 /// interview locked, delete the row if there is one, else insert it. N
 /// concurrent toggles from a not-favorited start leave it favorited exactly
 /// when N is odd. `None` when the interview does not exist.
-pub fn toggle_favorite(
-    conn: &mut Conn,
+pub async fn toggle_favorite(
+    conn: &mut Conn<'_>,
     user_id: i64,
     interview_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<Option<FavoriteStateRow>> {
     if let Conn::Pg(pg) = conn {
         let call = pg_write::Call::new("favorite_toggle", user_id, interview_id, Some(now));
-        return Ok(call.run(pg)?.map(|row| row.state(interview_id)));
+        return Ok(call.run(pg).await?.map(|row| row.state(interview_id)));
     }
-    write_transaction(conn, |conn| {
-        if lock_interview(conn, interview_id)?.is_none() {
+    write_transaction(conn, async |conn| {
+        if lock_interview(conn, interview_id).await?.is_none() {
             return Ok(None);
         }
-        let state = if delete_row(conn, user_id, interview_id)? {
+        let state = if delete_row(conn, user_id, interview_id).await? {
             FavoriteStateRow {
                 interview_id,
                 favorited_at: None,
-                favorites_count: adjust_count(conn, interview_id, -1)?,
+                favorites_count: adjust_count(conn, interview_id, -1).await?,
             }
         } else {
-            insert_row(conn, user_id, interview_id, now)?;
+            insert_row(conn, user_id, interview_id, now).await?;
             FavoriteStateRow {
                 interview_id,
                 favorited_at: Some(now),
-                favorites_count: adjust_count(conn, interview_id, 1)?,
+                favorites_count: adjust_count(conn, interview_id, 1).await?,
             }
         };
         Ok(Some(state))
     })
+    .await
 }
 
 /// The three favorite writes, for callers that treat them alike.
@@ -217,8 +220,8 @@ pub enum FavoriteWrite {
 
 /// Runs one favorite write ([`add_favorite`], [`remove_favorite`] or
 /// [`toggle_favorite`]); `created` is true only when an add inserted the row.
-pub fn write(
-    conn: &mut Conn,
+pub async fn write(
+    conn: &mut Conn<'_>,
     write: FavoriteWrite,
     user_id: i64,
     interview_id: i64,
@@ -231,28 +234,30 @@ pub fn write(
         })
     };
     match write {
-        FavoriteWrite::Add => add_favorite(conn, user_id, interview_id, now),
-        FavoriteWrite::Remove => remove_favorite(conn, user_id, interview_id).map(state),
-        FavoriteWrite::Toggle => toggle_favorite(conn, user_id, interview_id, now).map(state),
+        FavoriteWrite::Add => add_favorite(conn, user_id, interview_id, now).await,
+        FavoriteWrite::Remove => remove_favorite(conn, user_id, interview_id)
+            .await
+            .map(state),
+        FavoriteWrite::Toggle => toggle_favorite(conn, user_id, interview_id, now)
+            .await
+            .map(state),
     }
 }
 
 /// The user's current state on the interview; `None` when it does not exist.
 /// A plain read: it may be stale by the time the caller sees it.
-pub fn favorite_state(
-    conn: &mut Conn,
+pub async fn favorite_state(
+    conn: &mut Conn<'_>,
     user_id: i64,
     interview_id: i64,
 ) -> QueryResult<Option<FavoriteStateRow>> {
-    let Some(favorites_count) = interviews::table
+    let query = interviews::table
         .find(interview_id)
-        .select(interviews::favorites_count)
-        .first(conn)
-        .optional()?
-    else {
+        .select(interviews::favorites_count);
+    let Some(favorites_count) = on_backend!(conn, |c| query.first(c).await.optional())? else {
         return Ok(None);
     };
-    let favorited_at = favorited_at(conn, user_id, interview_id)?;
+    let favorited_at = favorited_at(conn, user_id, interview_id).await?;
     Ok(Some(FavoriteStateRow {
         interview_id,
         favorited_at,

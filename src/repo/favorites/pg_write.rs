@@ -7,8 +7,10 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Nullable, Timestamp};
+use diesel_async::RunQueryDsl;
 
 use super::FavoriteStateRow;
+use crate::db::PgConn;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Call {
@@ -56,8 +58,8 @@ impl Call {
 
     /// Runs the call; `None` when the interview does not exist (the
     /// function returns no row).
-    pub fn run(self, conn: &mut PgConnection) -> QueryResult<Option<Written>> {
-        self.get_result::<Written>(conn).optional()
+    pub async fn run(self, conn: &mut PgConn) -> QueryResult<Option<Written>> {
+        self.get_result::<Written>(conn).await.optional()
     }
 }
 
@@ -88,5 +90,3 @@ impl QueryId for Call {
 impl Query for Call {
     type SqlType = (BigInt, Nullable<Timestamp>, Bool);
 }
-
-impl RunQueryDsl<PgConnection> for Call {}

@@ -4,11 +4,10 @@
 use diesel::prelude::*;
 use diesel::sql_query;
 use diesel::sql_types::BigInt;
-use favorites::db::Conn;
 use favorites::repo::memberships::{self, MembershipFilter};
 use favorites::repo::{Cursor, Page, PageRequest, favorites as favorites_repo, interviews, teams};
 
-use super::{ListQuery, Recorder, capture};
+use super::{ListQuery, Recorder, RepoConn, SqlConn, capture};
 
 /// Pages of the API's default size; a typical (short) list gets short pages
 /// so that it too has a second page to reach through a cursor.
@@ -42,17 +41,17 @@ struct Subjects {
     inviter: i64,
 }
 
-fn top_id(conn: &mut Conn, sql: &str) -> i64 {
+fn top_id(conn: &mut SqlConn, sql: &str) -> i64 {
     let query = sql_query(sql);
     let row: Id = match conn {
-        Conn::Pg(c) => query.get_result(c),
-        Conn::Sqlite(c) => query.get_result(c),
+        SqlConn::Pg(c) => query.get_result(c),
+        SqlConn::Sqlite(c) => query.get_result(c),
     }
     .unwrap_or_else(|error| panic!("{sql}: {error}"));
     row.id
 }
 
-fn subjects(conn: &mut Conn) -> Subjects {
+fn subjects(conn: &mut SqlConn) -> Subjects {
     let most = |column: &str, table: &str| {
         format!(
             "SELECT {column} AS id FROM {table} WHERE {column} IS NOT NULL \
@@ -79,8 +78,12 @@ fn subjects(conn: &mut Conn) -> Subjects {
 
 /// Calls every list function of the repository, first page and a page after
 /// a real cursor, and returns the statements each one sent.
-pub(super) fn list_queries(conn: &mut Conn, recorder: &Recorder) -> Vec<ListQuery> {
-    let s = subjects(conn);
+pub(super) fn list_queries(
+    conn: &mut RepoConn,
+    sql: &mut SqlConn,
+    recorder: &Recorder,
+) -> Vec<ListQuery> {
+    let s = subjects(sql);
     let mut queries = Vec::new();
     let q = &mut queries;
 
@@ -95,12 +98,16 @@ pub(super) fn list_queries(conn: &mut Conn, recorder: &Recorder) -> Vec<ListQuer
         ),
     ] {
         let name = format!("list_interviews({label})");
-        let page = capture(conn, recorder, q, format!("{name} first page"), |c| {
-            interviews::list(c, author, viewer, &first_page(limit))
+        let page = capture(conn, recorder, q, format!("{name} first page"), async |c| {
+            interviews::list(c, author, viewer, &first_page(limit)).await
         });
-        capture(conn, recorder, q, format!("{name} after a cursor"), |c| {
-            interviews::list(c, author, viewer, &after(limit, page.next, &name))
-        });
+        capture(
+            conn,
+            recorder,
+            q,
+            format!("{name} after a cursor"),
+            async |c| interviews::list(c, author, viewer, &after(limit, page.next, &name)).await,
+        );
     }
 
     for (label, user, limit) in [
@@ -108,12 +115,19 @@ pub(super) fn list_queries(conn: &mut Conn, recorder: &Recorder) -> Vec<ListQuer
         ("typical", s.typical_user, 3),
     ] {
         let name = format!("list_favorites({label} user {user})");
-        let page = capture(conn, recorder, q, format!("{name} first page"), |c| {
-            favorites_repo::list_favorites(c, user, Some(user), &first_page(limit))
+        let page = capture(conn, recorder, q, format!("{name} first page"), async |c| {
+            favorites_repo::list_favorites(c, user, Some(user), &first_page(limit)).await
         });
-        capture(conn, recorder, q, format!("{name} after a cursor"), |c| {
-            favorites_repo::list_favorites(c, user, Some(user), &after(limit, page.next, &name))
-        });
+        capture(
+            conn,
+            recorder,
+            q,
+            format!("{name} after a cursor"),
+            async |c| {
+                favorites_repo::list_favorites(c, user, Some(user), &after(limit, page.next, &name))
+                    .await
+            },
+        );
         // Another viewer's flags for the page: the second statement.
         let viewer = if user == s.typical_user {
             s.active_user
@@ -125,13 +139,14 @@ pub(super) fn list_queries(conn: &mut Conn, recorder: &Recorder) -> Vec<ListQuer
             recorder,
             q,
             format!("{name} as viewer {viewer}, after a cursor"),
-            |c| {
+            async |c| {
                 favorites_repo::list_favorites(
                     c,
                     user,
                     Some(viewer),
                     &after(limit, page.next, &name),
                 )
+                .await
             },
         );
     }
@@ -141,21 +156,32 @@ pub(super) fn list_queries(conn: &mut Conn, recorder: &Recorder) -> Vec<ListQuer
         ("typical", s.typical_interview, 3),
     ] {
         let name = format!("list_favorited_by({label} interview {interview})");
-        let page = capture(conn, recorder, q, format!("{name} first page"), |c| {
-            favorites_repo::list_favorited_by(c, interview, &first_page(limit))
+        let page = capture(conn, recorder, q, format!("{name} first page"), async |c| {
+            favorites_repo::list_favorited_by(c, interview, &first_page(limit)).await
         });
-        capture(conn, recorder, q, format!("{name} after a cursor"), |c| {
-            favorites_repo::list_favorited_by(c, interview, &after(limit, page.next, &name))
-        });
+        capture(
+            conn,
+            recorder,
+            q,
+            format!("{name} after a cursor"),
+            async |c| {
+                favorites_repo::list_favorited_by(c, interview, &after(limit, page.next, &name))
+                    .await
+            },
+        );
     }
 
     let name = "list_teams";
-    let page: Page<_> = capture(conn, recorder, q, format!("{name} first page"), |c| {
-        teams::list_teams(c, &first_page(limit))
+    let page: Page<_> = capture(conn, recorder, q, format!("{name} first page"), async |c| {
+        teams::list_teams(c, &first_page(limit)).await
     });
-    capture(conn, recorder, q, format!("{name} after a cursor"), |c| {
-        teams::list_teams(c, &after(limit, page.next, name))
-    });
+    capture(
+        conn,
+        recorder,
+        q,
+        format!("{name} after a cursor"),
+        async |c| teams::list_teams(c, &after(limit, page.next, name)).await,
+    );
 
     for which in [
         MembershipFilter::OfTeam(s.big_team),
@@ -163,12 +189,18 @@ pub(super) fn list_queries(conn: &mut Conn, recorder: &Recorder) -> Vec<ListQuer
         MembershipFilter::InvitedBy(s.inviter),
     ] {
         let name = format!("list_memberships({which:?})");
-        let page = capture(conn, recorder, q, format!("{name} first page"), |c| {
-            memberships::list_memberships(c, which, &first_page(limit))
+        let page = capture(conn, recorder, q, format!("{name} first page"), async |c| {
+            memberships::list_memberships(c, which, &first_page(limit)).await
         });
-        capture(conn, recorder, q, format!("{name} after a cursor"), |c| {
-            memberships::list_memberships(c, which, &after(limit, page.next, &name))
-        });
+        capture(
+            conn,
+            recorder,
+            q,
+            format!("{name} after a cursor"),
+            async |c| {
+                memberships::list_memberships(c, which, &after(limit, page.next, &name)).await
+            },
+        );
     }
     queries
 }

@@ -24,10 +24,11 @@ mod writes;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use diesel::connection::InstrumentationEvent;
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
-use diesel::r2d2::ManageConnection;
-use favorites::db::{self, Backend, Conn, DbConn};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_async::AsyncConnection;
+use favorites::db::{self, Backend, Conn};
 
 /// Tables seeded with enough rows that reading one whole is a real cost.
 const BIG_TABLES: [&str; 5] = [
@@ -117,33 +118,83 @@ struct ListQuery {
 /// Runs one repository call on the instrumented connection and keeps the
 /// statements it sent.
 fn capture<T>(
-    conn: &mut Conn,
+    conn: &mut RepoConn,
     recorder: &Recorder,
     queries: &mut Vec<ListQuery>,
     name: impl Into<String>,
-    call: impl FnOnce(&mut Conn) -> QueryResult<T>,
+    call: impl for<'c> AsyncFnOnce(&mut Conn<'c>) -> QueryResult<T>,
 ) -> T {
     let name = name.into();
     recorder.take();
-    let result = call(conn).unwrap_or_else(|error| panic!("{name}: {error}"));
+    let result = conn
+        .run(call)
+        .unwrap_or_else(|error| panic!("{name}: {error}"));
     let statements = recorder.take();
     assert!(!statements.is_empty(), "{name}: no statement was recorded");
     queries.push(ListQuery { name, statements });
     result
 }
 
-/// A connection opened the way the server's pool opens one
-/// ([`db::Manager`]: on PostgreSQL with `PG_SESSION_SETTINGS`), migrated.
-fn connect(url: &str) -> DbConn {
-    let mut conn = db::Manager::new(url).connect().expect("connect");
-    db::run_migrations(&mut conn).expect("migrate");
-    conn
+/// A connection for repository calls, opened the way the server's pools
+/// open theirs ([`db::Connection::open`]: on PostgreSQL with
+/// `PG_SESSION_SETTINGS`), on a runtime of its own that drives it.
+struct RepoConn {
+    runtime: actix_web::rt::Runtime,
+    connection: db::Connection,
 }
 
-/// [`connect`], recording what the connection sends into `recorder`.
-fn connect_instrumented(url: &str, recorder: &Recorder) -> DbConn {
-    let mut conn = connect(url);
-    conn.set_instrumentation(recorder.instrument());
+impl RepoConn {
+    fn open(url: &str) -> RepoConn {
+        let runtime = actix_web::rt::Runtime::new().expect("a runtime");
+        let connection = runtime
+            .block_on(db::Connection::open(url))
+            .expect("connect");
+        RepoConn {
+            runtime,
+            connection,
+        }
+    }
+
+    fn run<T>(
+        &mut self,
+        call: impl for<'c> AsyncFnOnce(&mut Conn<'c>) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        let connection = &mut self.connection;
+        self.runtime
+            .block_on(async move { call(&mut connection.conn()).await })
+    }
+}
+
+/// A plain synchronous connection, for seeding and for SQL of the test's own.
+enum SqlConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// [`SqlConn`] to the database at `url`, migrated; on PostgreSQL with the
+/// server's session settings, so its plans are the server's.
+fn connect(url: &str) -> SqlConn {
+    db::run_migrations(url).expect("migrate");
+    match Backend::of_url(url) {
+        Backend::Postgres => {
+            let mut conn = PgConnection::establish(url).expect("connect");
+            conn.batch_execute(db::PG_SESSION_SETTINGS)
+                .expect("session settings");
+            SqlConn::Pg(conn)
+        }
+        Backend::Sqlite => SqlConn::Sqlite(SqliteConnection::establish(url).expect("connect")),
+    }
+}
+
+/// A [`RepoConn`] to the migrated database at `url`, recording what it
+/// sends into `recorder`.
+fn connect_instrumented(url: &str, recorder: &Recorder) -> RepoConn {
+    db::run_migrations(url).expect("migrate");
+    let mut conn = RepoConn::open(url);
+    match &mut conn.connection {
+        db::Connection::Pg(c) => c.set_instrumentation(recorder.instrument()),
+        db::Connection::Sqlite(c) => c.set_instrumentation(recorder.instrument()),
+    }
     conn
 }
 

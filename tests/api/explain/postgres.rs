@@ -4,10 +4,10 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::{PgConnection, sql_query};
-use favorites::db::{Backend, Conn};
+use favorites::db::Backend;
 use serde_json::Value;
 
-use super::{BIG_TABLES, Recorder, Statement, connect_instrumented, lists, seed};
+use super::{BIG_TABLES, Recorder, SqlConn, Statement, connect, connect_instrumented, lists, seed};
 
 /// The binds of a recorded statement, as SQL literals for `EXECUTE`, parsed
 /// from a query's `Debug` output: `Query { sql: "…", binds: [21, "x"] }`
@@ -127,8 +127,9 @@ pub(super) fn plan_failures(mode: &str) -> Vec<String> {
     let database = seed::seeded(Backend::Postgres);
     let recorder = Recorder::default();
     let mut conn = connect_instrumented(&database.url, &recorder);
-    let queries = lists::list_queries(&mut conn, &recorder);
-    let Conn::Pg(pg) = &mut *conn else {
+    let mut sql = connect(&database.url);
+    let queries = lists::list_queries(&mut conn, &mut sql, &recorder);
+    let SqlConn::Pg(pg) = &mut sql else {
         unreachable!()
     };
     let mut failures: Vec<String> = recorder

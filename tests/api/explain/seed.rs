@@ -2,9 +2,9 @@
 //! shape of data on both backends.
 
 use diesel::connection::SimpleConnection;
-use favorites::db::{Backend, Conn};
+use favorites::db::Backend;
 
-use super::connect;
+use super::{SqlConn, connect};
 use crate::harness::TestDatabase;
 
 /// Seeds skewed data with `generate_series`, deterministically: a few very
@@ -87,14 +87,14 @@ ANALYZE;
 pub(super) fn seeded(backend: Backend) -> TestDatabase {
     let database = TestDatabase::create(backend);
     let mut setup = connect(&database.url);
-    match &mut *setup {
-        Conn::Pg(setup) => {
+    match &mut setup {
+        SqlConn::Pg(setup) => {
             // Foreign-key checks are the slowest part of seeding; skip them when the
             // role may (a superuser): the rows are consistent by construction.
             let _ = setup.batch_execute("SET session_replication_role = replica");
             setup.batch_execute(PG_SEED).expect("seed");
         }
-        Conn::Sqlite(setup) => setup.batch_execute(SQLITE_SEED).expect("seed"),
+        SqlConn::Sqlite(setup) => setup.batch_execute(SQLITE_SEED).expect("seed"),
     }
     database
 }

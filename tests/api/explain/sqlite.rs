@@ -3,9 +3,9 @@
 use diesel::prelude::*;
 use diesel::sql_query;
 use diesel::sql_types::Text;
-use favorites::db::{Backend, Conn};
+use favorites::db::Backend;
 
-use super::{BIG_TABLES, Recorder, connect_instrumented, lists, seed};
+use super::{BIG_TABLES, Recorder, SqlConn, connect, connect_instrumented, lists, seed};
 
 #[derive(QueryableByName)]
 struct QueryPlanRow {
@@ -35,8 +35,9 @@ pub(super) fn plan_failures() -> Vec<String> {
     let database = seed::seeded(Backend::Sqlite);
     let recorder = Recorder::default();
     let mut conn = connect_instrumented(&database.url, &recorder);
-    let queries = lists::list_queries(&mut conn, &recorder);
-    let Conn::Sqlite(sqlite) = &mut *conn else {
+    let mut sql = connect(&database.url);
+    let queries = lists::list_queries(&mut conn, &mut sql, &recorder);
+    let SqlConn::Sqlite(sqlite) = &mut sql else {
         unreachable!()
     };
 

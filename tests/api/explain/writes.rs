@@ -4,7 +4,7 @@
 use favorites::db::Backend;
 use favorites::repo::{favorites as favorites_repo, interviews, users};
 
-use super::{Recorder, capture, connect, connect_instrumented};
+use super::{Recorder, RepoConn, capture, connect_instrumented};
 use crate::harness::TestDatabase;
 
 /// Runs add, remove and toggle (each both ways) on an instrumented
@@ -12,41 +12,47 @@ use crate::harness::TestDatabase;
 /// transaction control aside: a favorite write must not make the database
 /// parse and plan anything again.
 fn uncached_favorite_writes(url: &str) -> Vec<String> {
-    let mut setup = connect(url);
+    let mut setup = RepoConn::open(url);
     let recorder = &Recorder::default();
     let mut instrumented = connect_instrumented(url, recorder);
     let now = favorites::repo::now();
-    let author = users::ensure(&mut setup, "explain-author", "Author", now).expect("user");
-    let fan = users::ensure(&mut setup, "explain-fan", "Fan", now).expect("user");
+    let author = setup
+        .run(async |c| users::ensure(c, "explain-author", "Author", now).await)
+        .expect("user");
+    let fan = setup
+        .run(async |c| users::ensure(c, "explain-fan", "Fan", now).await)
+        .expect("user");
     let new = interviews::NewInterview {
         title: "Title".to_owned(),
         company: "Company".to_owned(),
         position: "Position".to_owned(),
         body: "Body".to_owned(),
     };
-    let (interview, _) = interviews::create(&mut setup, author.id, &new, now).expect("interview");
+    let (interview, _) = setup
+        .run(async |c| interviews::create(c, author.id, &new, now).await)
+        .expect("interview");
 
     let conn = &mut instrumented;
     let mut queries = Vec::new();
     let q = &mut queries;
     let (user, id) = (fan.id, interview.id);
-    capture(conn, recorder, q, "add_favorite (new)", |c| {
-        favorites_repo::add_favorite(c, user, id, now)
+    capture(conn, recorder, q, "add_favorite (new)", async |c| {
+        favorites_repo::add_favorite(c, user, id, now).await
     });
-    capture(conn, recorder, q, "add_favorite (again)", |c| {
-        favorites_repo::add_favorite(c, user, id, now)
+    capture(conn, recorder, q, "add_favorite (again)", async |c| {
+        favorites_repo::add_favorite(c, user, id, now).await
     });
-    capture(conn, recorder, q, "remove_favorite (present)", |c| {
-        favorites_repo::remove_favorite(c, user, id)
+    capture(conn, recorder, q, "remove_favorite (present)", async |c| {
+        favorites_repo::remove_favorite(c, user, id).await
     });
-    capture(conn, recorder, q, "remove_favorite (absent)", |c| {
-        favorites_repo::remove_favorite(c, user, id)
+    capture(conn, recorder, q, "remove_favorite (absent)", async |c| {
+        favorites_repo::remove_favorite(c, user, id).await
     });
-    capture(conn, recorder, q, "toggle_favorite (on)", |c| {
-        favorites_repo::toggle_favorite(c, user, id, now)
+    capture(conn, recorder, q, "toggle_favorite (on)", async |c| {
+        favorites_repo::toggle_favorite(c, user, id, now).await
     });
-    capture(conn, recorder, q, "toggle_favorite (off)", |c| {
-        favorites_repo::toggle_favorite(c, user, id, now)
+    capture(conn, recorder, q, "toggle_favorite (off)", async |c| {
+        favorites_repo::toggle_favorite(c, user, id, now).await
     });
     for query in &mut queries {
         query.statements.retain(|statement| {
