@@ -23,6 +23,8 @@
 #   --deep-rows N     how deep in a list the deep cursor page starts [2000]
 #   --scenarios a,b   run only these scenarios [all]
 #   --skip-build      use the existing target/release/favorites
+#   --binary PATH     run this favorites binary instead (no build): an older
+#                     build, to compare two commits in one sitting
 #
 # Needs: cargo, wrk, curl, python3; psql and pgbench (PostgreSQL 15's
 # /usr/lib/postgresql/*/bin is searched) with a superuser at PGHOST:PGPORT
@@ -49,6 +51,7 @@ NPOPULAR=10
 DELETE_PAIRS=40
 SCENARIOS="list_first list_deep favorited_by get_interview list_interviews put delete toggle hot_put hot_toggle healthz readyz"
 BUILD=1
+BIN=""
 JWT_SECRET_BENCH="favorites-benchmark-secret-0123456789abcdef"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
@@ -68,6 +71,7 @@ while [ $# -gt 0 ]; do
     --deep-rows) DEEP_ROWS=$2; shift 2 ;;
     --scenarios) SCENARIOS=${2//,/ }; shift 2 ;;
     --skip-build) BUILD=0; shift ;;
+    --binary) BIN=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); BUILD=0; shift 2 ;;
     -h|--help) usage ;;
     *) echo "unknown option: $1" >&2; usage 2 ;;
   esac
@@ -76,7 +80,7 @@ done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 BENCH=$ROOT/bench
-BIN=$ROOT/target/release/favorites
+BIN=${BIN:-$ROOT/target/release/favorites}
 STRIDE=$((USERS / TOKENS))
 if [ "$STRIDE" -lt 1 ]; then echo "--tokens must not exceed --users" >&2; exit 2; fi
 
@@ -127,6 +131,7 @@ trap cleanup EXIT
 
 meta() { printf '%s=%s\n' "$1" "$2" >> "$OUT/meta.txt"; }
 meta backend "$BACKEND"
+meta binary "$BIN"
 meta commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock migrations 2>/dev/null || echo ' (with uncommitted changes)')"
 meta machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
 meta cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"

@@ -20,16 +20,25 @@ pub const MAX_POOL_SIZE: u32 = 1_000;
 /// How long a request waits for a database connection before 503.
 pub const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
+fn cores() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores).unwrap_or(u32::MAX)
+}
+
 /// `DATABASE_POOL_SIZE` when unset: twice the CPU cores, from 4 to 32.
-/// Each pooled connection is a blocking thread waiting on the database;
-/// beyond a few per core they only add context switches and queueing
+/// A read is CPU work on both sides; beyond a few connections per core,
+/// PostgreSQL's backends only add context switches and queueing
 /// (`bench/README.md` has the measurements). The cap keeps one server well
 /// under PostgreSQL's default `max_connections` (100) on big machines.
 pub fn default_pool_size() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    u32::try_from(cores.saturating_mul(2))
-        .unwrap_or(u32::MAX)
-        .clamp(4, 32)
+    cores().saturating_mul(2).clamp(4, 32)
+}
+
+/// `DATABASE_WRITE_POOL_SIZE` when unset (PostgreSQL): eight per core, from
+/// 16 to 64. A favorite write mostly waits for its commit's WAL flush; the
+/// more transactions commit at once, the more share one flush.
+pub fn default_write_pool_size() -> u32 {
+    cores().saturating_mul(8).clamp(16, 64)
 }
 
 /// The raw configuration, as the environment and the command line give it.
@@ -42,9 +51,12 @@ pub struct RawSettings {
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "BIND", global = true)]
     pub bind: Option<String>,
-    /// Most database connections open at once [default: twice the CPU cores, 4 to 32]
+    /// Database connections for reads (SQLite: for everything) [default: twice the CPU cores, 4 to 32]
     #[arg(long, env = "DATABASE_POOL_SIZE", global = true)]
     pub database_pool_size: Option<String>,
+    /// PostgreSQL: database connections for writes, apart from the reads' [default: eight per CPU core, 16 to 64]
+    #[arg(long, env = "DATABASE_WRITE_POOL_SIZE", global = true)]
+    pub database_write_pool_size: Option<String>,
     /// HS256 shared secret (at least 32 bytes); generated and kept in ./data when unset
     #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -93,6 +105,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub bind: SocketAddr,
     pub pool_size: u32,
+    pub write_pool_size: u32,
     /// How long a request waits for a pooled connection before 503; not an
     /// environment setting (tests shorten it).
     pub pool_timeout: Duration,
@@ -140,6 +153,27 @@ fn present(value: &Option<String>) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
+/// A pool size setting: 1 to [`MAX_POOL_SIZE`], `default` when unset.
+fn pool_size_setting(
+    setting: &'static str,
+    value: &Option<String>,
+    default: u32,
+) -> Result<u32, ConfigError> {
+    match present(value) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|size| (1..=MAX_POOL_SIZE).contains(size))
+            .ok_or_else(|| {
+                invalid(
+                    setting,
+                    format!("`{text}` is not a number from 1 to {MAX_POOL_SIZE}"),
+                )
+            }),
+    }
+}
+
 impl RawSettings {
     pub fn validate(&self) -> Result<Settings, ConfigError> {
         let database_url = present(&self.database_url)
@@ -171,19 +205,16 @@ impl RawSettings {
                 format!("`{bind_text}` is not an address like 127.0.0.1:8080"),
             )
         })?;
-        let pool_size = match present(&self.database_pool_size) {
-            None => default_pool_size(),
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|size| (1..=MAX_POOL_SIZE).contains(size))
-                .ok_or_else(|| {
-                    invalid(
-                        "DATABASE_POOL_SIZE",
-                        format!("`{text}` is not a number from 1 to {MAX_POOL_SIZE}"),
-                    )
-                })?,
-        };
+        let pool_size = pool_size_setting(
+            "DATABASE_POOL_SIZE",
+            &self.database_pool_size,
+            default_pool_size(),
+        )?;
+        let write_pool_size = pool_size_setting(
+            "DATABASE_WRITE_POOL_SIZE",
+            &self.database_write_pool_size,
+            default_write_pool_size(),
+        )?;
         let jwt_secret = match present(&self.jwt_secret) {
             None => None,
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
@@ -237,6 +268,7 @@ impl RawSettings {
             data_dir,
             bind,
             pool_size,
+            write_pool_size,
             pool_timeout: DEFAULT_POOL_TIMEOUT,
             migrate_on_start,
             jwt_secret,

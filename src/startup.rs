@@ -111,6 +111,11 @@ impl Application {
         let parts = self.parts;
         let address = self.listener.local_addr().ok();
         let server = HttpServer::new(move || router::app(parts.clone()))
+            .workers(workers())
+            // A client that closes its side of the connection is gone: stop
+            // its request rather than finish work nobody will read (the
+            // pool then discards a connection left inside a transaction).
+            .h1_allow_half_closed(false)
             .shutdown_timeout(SHUTDOWN_TIMEOUT_SECONDS)
             .listen(self.listener)
             .map_err(|error| runtime_error(format!("cannot serve: {error}")))?
@@ -121,6 +126,11 @@ impl Application {
         actix_web::rt::spawn(reload_keys_on_sighup(self.auth));
         Ok(server)
     }
+}
+
+/// The server's worker threads: one per core, as actix's default.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn pool(settings: &Settings) -> Result<Database, String> {
@@ -136,7 +146,9 @@ fn pool(settings: &Settings) -> Result<Database, String> {
         &settings.database_url,
         &PoolOptions {
             max_size: settings.pool_size,
+            write_size: settings.write_pool_size,
             connection_timeout: settings.pool_timeout,
+            workers: workers(),
         },
     )
     .map_err(|error| format!("invalid DATABASE_URL: {error}"))

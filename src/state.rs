@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::db::{Conn, Database};
+use crate::db::{Access, Conn, Database};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::repo::users::UserRow;
@@ -38,16 +38,27 @@ impl AppState {
         })
     }
 
-    /// Runs database work on a pooled connection ([`Database::run`]): on
-    /// this async worker for PostgreSQL, on a blocking thread for SQLite.
-    /// Waiting for a connection is bounded by the pool's timeout, after which
-    /// the request gets 503; a connection that found the database gone is
-    /// discarded.
-    pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
+    /// Runs database work that only reads on a pooled connection
+    /// ([`Database::run`]): on this async worker for PostgreSQL, on a
+    /// blocking thread for SQLite. Waiting for a connection is bounded by the
+    /// pool's timeout, after which the request gets 503; a connection that
+    /// found the database gone is discarded.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.pool.run(work).await
+        self.pool.run(Access::Read, work).await
+    }
+
+    /// As [`read`](Self::read), for work that writes: on PostgreSQL it gets
+    /// a connection of the (larger) write pool, so that concurrent commits
+    /// share the WAL flushes.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.pool.run(Access::Write, work).await
     }
 }

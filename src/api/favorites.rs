@@ -77,7 +77,7 @@ async fn write_favorite(
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     let written = state
-        .db(async move |conn| {
+        .write(async move |conn| {
             let user = caller.user(conn).await?;
             repo::write(conn, write, user.id, interview_id, now())
                 .await?
@@ -180,7 +180,7 @@ pub async fn get_favorite(
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     let row = state
-        .db(async move |conn| {
+        .read(async move |conn| {
             let user = caller.user(conn).await?;
             repo::favorite_state(conn, user.id, interview_id)
                 .await?

@@ -20,7 +20,7 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state
-        .db(async |conn| Ok(on_backend!(conn, |c| c.batch_execute("SELECT 1").await)?))
+        .read(async |conn| Ok(on_backend!(conn, |c| c.batch_execute("SELECT 1").await)?))
         .await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }

@@ -143,7 +143,7 @@ pub async fn create_interview(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.parse().and_then(CreateInterview::validate);
     let created = state
-        .db(async move |conn| {
+        .write(async move |conn| {
             let author = caller.user(conn).await?;
             Ok(repo::create(conn, author.id, &input?, now()).await?)
         })
@@ -204,7 +204,7 @@ pub async fn get_interview(
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     let interview = state
-        .db(async move |conn| {
+        .read(async move |conn| {
             let viewer = caller.user(conn).await?.map(|viewer| viewer.id);
             let (row, favorited) = repo::find_for_viewer(conn, interview_id, viewer)
                 .await?
@@ -237,7 +237,7 @@ pub async fn update_interview(
     let Id(interview_id) = path.interview_id;
     let changes = body.parse().and_then(UpdateInterview::validate);
     let (row, favorited) = state
-        .db(async move |conn| {
+        .write(async move |conn| {
             let author = caller.user(conn).await?;
             repo::update(conn, interview_id, author.id, changes, now()).await
         })
@@ -264,7 +264,7 @@ pub async fn delete_interview(
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     state
-        .db(async move |conn| {
+        .write(async move |conn| {
             let author = caller.user(conn).await?;
             repo::delete(conn, interview_id, author.id).await
         })

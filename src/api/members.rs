@@ -200,7 +200,7 @@ pub async fn put_member(
     let (Id(team_id), Id(user_id)) = (path.team_id, path.user_id);
     let fields = body.parse_or_default().and_then(PutMember::validate);
     let (upsert, record) = state
-        .db(async move |conn| {
+        .write(async move |conn| {
             let inviter = caller.user(conn).await?;
             repo::add_member(conn, team_id, user_id, inviter.id, fields, now()).await
         })
@@ -232,7 +232,7 @@ pub async fn delete_member(
 ) -> Result<HttpResponse, ApiError> {
     let (Id(team_id), Id(user_id)) = (path.team_id, path.user_id);
     state
-        .db(async move |conn| {
+        .write(async move |conn| {
             let remover = caller.user(conn).await?;
             repo::remove_member(conn, team_id, user_id, remover.id).await
         })

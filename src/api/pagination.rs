@@ -156,7 +156,7 @@ impl Listing {
         let page = self.page;
         let rows = self
             .state
-            .db(async move |conn| work(conn, &page).await)
+            .read(async move |conn| work(conn, &page).await)
             .await?;
         Ok(respond(&self.req, rows))
     }

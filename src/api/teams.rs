@@ -76,7 +76,7 @@ pub async fn create_team(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.parse().and_then(CreateTeam::validate);
     let team = state
-        .db(async move |conn| {
+        .write(async move |conn| {
             let creator = caller.user(conn).await?;
             Ok(repo::create_team(conn, creator.id, &input?, now()).await?)
         })
@@ -120,7 +120,7 @@ pub async fn get_team(
 ) -> Result<HttpResponse, ApiError> {
     let Id(team_id) = path.team_id;
     let team = state
-        .db(async move |conn| {
+        .read(async move |conn| {
             caller.user(conn).await?;
             repo::find_team(conn, team_id)
                 .await?

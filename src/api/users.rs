@@ -40,7 +40,9 @@ impl From<UserRow> for User {
 )]
 #[get("/me")]
 pub async fn get_me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let user = state.db(async move |conn| caller.user(conn).await).await?;
+    let user = state
+        .read(async move |conn| caller.user(conn).await)
+        .await?;
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
@@ -61,7 +63,7 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     let Id(user_id) = path.user_id;
     let user = state
-        .db(async move |conn| {
+        .read(async move |conn| {
             // A token, when sent, must be valid; its user exists from now on.
             caller.user(conn).await?;
             users::find(conn, user_id)

@@ -1,17 +1,18 @@
-//! The one place that knows both database backends: the connection type, the
-//! pool, per-backend connection setup, migrations and write transactions.
+//! The one place that knows both database backends: the connection type and
+//! `on_backend!`, per-backend connection setup, migrations and write
+//! transactions; the pools are in [`pool`].
 
+mod pool;
 pub mod schema;
 
-use std::time::Duration;
+pub use pool::{
+    Access, Database, DbConn, PgPools, PoolError, PoolOptions, PoolState, SqliteManager, WorkError,
+};
 
 use diesel::Connection as _;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection};
 use diesel::prelude::*;
-use diesel::r2d2::{self, ManageConnection};
 use diesel::{PgConnection, SqliteConnection};
-use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -73,27 +74,6 @@ macro_rules! on_backend {
     };
 }
 
-/// A pooled SQLite connection, and whether the request that used it found
-/// the database gone. r2d2 discards a connection marked lost instead of
-/// handing it out again.
-pub struct DbConn {
-    conn: SqliteConn,
-    lost: bool,
-}
-
-impl std::ops::Deref for DbConn {
-    type Target = SqliteConn;
-    fn deref(&self) -> &SqliteConn {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for DbConn {
-    fn deref_mut(&mut self) -> &mut SqliteConn {
-        &mut self.conn
-    }
-}
-
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
@@ -133,12 +113,12 @@ impl Backend {
 }
 
 /// The SQLite file a `DATABASE_URL` names.
-fn sqlite_path(url: &str) -> &str {
+pub(crate) fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").unwrap_or(url)
 }
 
 /// Opens a SQLite connection with the settings every connection needs.
-fn establish_sqlite(path: &str) -> Result<SqliteConnection, ConnectionError> {
+pub(crate) fn establish_sqlite(path: &str) -> Result<SqliteConnection, ConnectionError> {
     let mut conn = SqliteConnection::establish(path)?;
     conn.batch_execute(&format!(
         "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
@@ -150,177 +130,10 @@ fn establish_sqlite(path: &str) -> Result<SqliteConnection, ConnectionError> {
     Ok(conn)
 }
 
-/// The r2d2 manager of SQLite connections.
-#[derive(Debug, Clone)]
-pub struct SqliteManager {
-    path: String,
-}
-
-impl ManageConnection for SqliteManager {
-    type Connection = DbConn;
-    type Error = ConnectionError;
-
-    fn connect(&self) -> Result<DbConn, ConnectionError> {
-        let conn = SyncConnectionWrapper::with_runtime(establish_sqlite(&self.path)?, Inline);
-        Ok(DbConn { conn, lost: false })
-    }
-
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
-        run_inline(conn.conn.batch_execute("SELECT 1"))
-            .map_err(ConnectionError::CouldntSetupConfiguration)
-    }
-
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        conn.lost
-            || <SqliteConn as AsyncConnection>::TransactionManager::is_broken_transaction_manager(
-                &mut conn.conn,
-            )
-    }
-}
-
 /// Polls a future of [`SqliteConn`] to its end on this thread; its
 /// statements run inline, so it never waits on anything else.
 pub fn run_inline<T>(future: impl Future<Output = T>) -> T {
     futures_executor::block_on(future)
-}
-
-/// Pool settings; `connection_timeout` bounds how long a request waits for a
-/// connection (and so how fast an outage turns into 503).
-pub struct PoolOptions {
-    pub max_size: u32,
-    pub connection_timeout: Duration,
-}
-
-/// The connection pool of the configured backend.
-///
-/// PostgreSQL: a deadpool of asynchronous connections (diesel-async over
-/// tokio-postgres), awaited on the actix workers with no hand-off to another
-/// thread. A connection returned with a transaction still open (its request
-/// was cancelled mid-transaction) or closed by the server is discarded on its
-/// next checkout, never reused. SQLite: an r2d2 pool of [`SqliteConn`], each
-/// request's work run on a blocking thread.
-#[derive(Clone)]
-pub enum Database {
-    Pg(DeadPool<PgConn>),
-    Sqlite(r2d2::Pool<SqliteManager>),
-}
-
-/// How many connections a pool holds, and how many of them are idle.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolState {
-    pub connections: u32,
-    pub idle: u32,
-}
-
-/// Why a request got no connection: the pool timed out, or connecting failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PoolError(pub String);
-
-/// The error type of work given to [`Database::run`]: it can say that the
-/// pool had no connection, and whether an error means the database is gone.
-pub trait WorkError: From<PoolError> + From<actix_web::error::BlockingError> {
-    /// Whether the connection that produced this error must not be reused.
-    fn connection_lost(&self) -> bool;
-}
-
-impl Database {
-    /// Builds the pool without connecting, so a server can start (and answer
-    /// `/healthz`) while the database is still coming up.
-    pub fn new(url: &str, options: &PoolOptions) -> Result<Database, PoolError> {
-        match Backend::of_url(url) {
-            Backend::Postgres => {
-                let mut config = ManagerConfig::<PgConn>::default();
-                config.custom_setup = Box::new(|url| establish_pg(url.to_owned()).boxed());
-                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
-                let max_size = usize::try_from(options.max_size).unwrap_or(usize::MAX);
-                DeadPool::builder(manager)
-                    .max_size(max_size)
-                    .runtime(deadpool::Runtime::Tokio1)
-                    .wait_timeout(Some(options.connection_timeout))
-                    .create_timeout(Some(options.connection_timeout))
-                    .build()
-                    .map(Database::Pg)
-                    .map_err(|error| PoolError(error.to_string()))
-            }
-            Backend::Sqlite => Ok(Database::Sqlite(
-                r2d2::Pool::builder()
-                    .max_size(options.max_size)
-                    .min_idle(Some(0))
-                    .connection_timeout(options.connection_timeout)
-                    .test_on_check_out(false)
-                    .build_unchecked(SqliteManager {
-                        path: sqlite_path(url).to_owned(),
-                    }),
-            )),
-        }
-    }
-
-    pub fn backend(&self) -> Backend {
-        match self {
-            Database::Pg(_) => Backend::Postgres,
-            Database::Sqlite(_) => Backend::Sqlite,
-        }
-    }
-
-    pub fn state(&self) -> PoolState {
-        match self {
-            Database::Pg(pool) => {
-                let status = pool.status();
-                PoolState {
-                    connections: u32::try_from(status.size).unwrap_or(u32::MAX),
-                    idle: u32::try_from(status.available).unwrap_or(u32::MAX),
-                }
-            }
-            Database::Sqlite(pool) => {
-                let state = pool.state();
-                PoolState {
-                    connections: state.connections,
-                    idle: state.idle_connections,
-                }
-            }
-        }
-    }
-
-    /// Runs `work` on a pooled connection: on the calling async worker for
-    /// PostgreSQL, on a blocking thread for SQLite. Waiting for a connection
-    /// is bounded by the pool's timeout. When the error says the database
-    /// went away, the connection is discarded rather than returned, so
-    /// service resumes by itself once it is back.
-    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
-    where
-        F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: WorkError + Send + 'static,
-    {
-        match self {
-            Database::Pg(pool) => {
-                let mut pooled = pool
-                    .get()
-                    .await
-                    .map_err(|error| PoolError(error.to_string()))?;
-                let result = work(&mut Conn::Pg(&mut pooled)).await;
-                if let Err(error) = &result
-                    && error.connection_lost()
-                {
-                    drop(Object::take(pooled));
-                }
-                result
-            }
-            Database::Sqlite(pool) => {
-                let pool = pool.clone();
-                actix_web::web::block(move || {
-                    let mut pooled = pool.get().map_err(|error| PoolError(error.to_string()))?;
-                    let result = run_inline(work(&mut Conn::Sqlite(&mut pooled)));
-                    if let Err(error) = &result {
-                        pooled.lost |= error.connection_lost();
-                    }
-                    result
-                })
-                .await?
-            }
-        }
-    }
 }
 
 /// One connection of either backend outside any pool, opened exactly as the
@@ -353,7 +166,7 @@ impl Connection {
 }
 
 /// Connects to PostgreSQL and applies [`PG_SESSION_SETTINGS`].
-async fn establish_pg(url: String) -> ConnectionResult<PgConn> {
+pub(crate) async fn establish_pg(url: String) -> ConnectionResult<PgConn> {
     let mut conn = PgConn::establish(&url).await?;
     conn.batch_execute(PG_SESSION_SETTINGS)
         .await

@@ -272,6 +272,8 @@ pub struct TestApp {
 /// What a test can change about the server it spawns.
 pub struct Options {
     pub database_url: Option<String>,
+    /// `DATABASE_POOL_SIZE` and `DATABASE_WRITE_POOL_SIZE`.
+    pub pool_size: u32,
     pub pool_timeout: Duration,
     pub cors_allowed_origins: Vec<String>,
     pub rate_limit_per_ip: Option<u32>,
@@ -286,6 +288,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             database_url: None,
+            pool_size: 8,
             pool_timeout: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
             rate_limit_per_ip: None,
@@ -309,7 +312,8 @@ fn settings(database_url: &str, options: &Options) -> Settings {
     let raw = RawSettings {
         database_url: Some(database_url.to_owned()),
         bind: Some("127.0.0.1:0".to_owned()),
-        database_pool_size: Some("8".to_owned()),
+        database_pool_size: Some(options.pool_size.to_string()),
+        database_write_pool_size: Some(options.pool_size.to_string()),
         jwt_secret: keys
             .secret
             .map(|secret| String::from_utf8(secret).expect("a text secret")),

@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod browser;
+mod cancellation;
 mod cli;
 mod concurrency;
 mod errors;

@@ -1,0 +1,351 @@
+//! The pools: PostgreSQL's per worker thread, for reads and for writes;
+//! SQLite's r2d2 pool; and [`Database::run`], the one way a request gets a
+//! connection.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::ConnectionError;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, SimpleAsyncConnection, TransactionManager};
+use futures_util::FutureExt;
+
+use super::{
+    Backend, Conn, Inline, PgConn, SqliteConn, establish_pg, establish_sqlite, run_inline,
+    sqlite_path,
+};
+
+/// A pooled SQLite connection, and whether the request that used it found
+/// the database gone. r2d2 discards a connection marked lost instead of
+/// handing it out again.
+pub struct DbConn {
+    conn: SqliteConn,
+    lost: bool,
+}
+
+impl std::ops::Deref for DbConn {
+    type Target = SqliteConn;
+    fn deref(&self) -> &SqliteConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for DbConn {
+    fn deref_mut(&mut self) -> &mut SqliteConn {
+        &mut self.conn
+    }
+}
+
+/// The r2d2 manager of SQLite connections.
+#[derive(Debug, Clone)]
+pub struct SqliteManager {
+    path: String,
+}
+
+impl ManageConnection for SqliteManager {
+    type Connection = DbConn;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, ConnectionError> {
+        let conn = SyncConnectionWrapper::with_runtime(establish_sqlite(&self.path)?, Inline);
+        Ok(DbConn { conn, lost: false })
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
+        run_inline(conn.conn.batch_execute("SELECT 1"))
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.lost
+            || <SqliteConn as AsyncConnection>::TransactionManager::is_broken_transaction_manager(
+                &mut conn.conn,
+            )
+    }
+}
+
+/// Pool settings; `connection_timeout` bounds how long a request waits for a
+/// connection (and so how fast an outage turns into 503).
+pub struct PoolOptions {
+    /// Connections for reads (PostgreSQL), or all connections (SQLite).
+    pub max_size: u32,
+    /// PostgreSQL's connections for writes.
+    pub write_size: u32,
+    pub connection_timeout: Duration,
+    /// The server's worker threads, over which PostgreSQL's connections are
+    /// divided (see [`PgPools`]).
+    pub workers: usize,
+}
+
+/// The connection pool of the configured backend.
+///
+/// PostgreSQL: a deadpool of asynchronous connections (diesel-async over
+/// tokio-postgres), awaited on the actix workers with no hand-off to another
+/// thread. A connection returned with a transaction still open (its request
+/// was cancelled mid-transaction) or closed by the server is discarded on its
+/// next checkout, never reused. SQLite: an r2d2 pool of [`SqliteConn`], each
+/// request's work run on a blocking thread.
+#[derive(Clone)]
+pub enum Database {
+    Pg(PgPools),
+    Sqlite(r2d2::Pool<SqliteManager>),
+}
+
+/// PostgreSQL's connections, as one deadpool per worker thread, made on the
+/// thread's first request.
+///
+/// tokio-postgres drives each connection from a task on the runtime that
+/// opened it. With one pool shared by all workers, a request on one worker
+/// often used a connection driven by another, and every statement cost
+/// wake-ups on both threads (the CPU stood partly idle under full load).
+/// A connection here only ever serves requests of the thread it runs on.
+#[derive(Clone)]
+pub struct PgPools(Arc<PgPoolsInner>);
+
+struct PgPoolsInner {
+    /// Tells this set of pools apart from another server's in the same
+    /// process (the tests run many).
+    id: u64,
+    url: String,
+    /// Each worker's connections for reads and for writes.
+    reads: usize,
+    writes: usize,
+    timeout: Duration,
+    /// Every worker's pools, for the metrics.
+    all: Mutex<Vec<DeadPool<PgConn>>>,
+}
+
+/// A worker's two pools, under the id of the [`PgPools`] they belong to.
+struct WorkerPools {
+    id: u64,
+    reads: DeadPool<PgConn>,
+    writes: DeadPool<PgConn>,
+}
+
+thread_local! {
+    static WORKER_POOLS: RefCell<Vec<WorkerPools>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What a request's database work does, and so which pool serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl PgPools {
+    fn new(url: &str, options: &PoolOptions) -> PgPools {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let per_worker = |size: u32| {
+            usize::try_from(size)
+                .unwrap_or(usize::MAX)
+                .div_ceil(options.workers.max(1))
+                .max(1)
+        };
+        PgPools(Arc::new(PgPoolsInner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            url: url.to_owned(),
+            reads: per_worker(options.max_size),
+            writes: per_worker(options.write_size),
+            timeout: options.connection_timeout,
+            all: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// This thread's pool for `access`, made on first use.
+    fn local(&self, access: Access) -> Result<DeadPool<PgConn>, PoolError> {
+        WORKER_POOLS.with(|pools| {
+            let mut pools = pools.borrow_mut();
+            let index = match pools.iter().position(|pools| pools.id == self.0.id) {
+                Some(index) => index,
+                None => {
+                    let worker = WorkerPools {
+                        id: self.0.id,
+                        reads: self.build(self.0.reads)?,
+                        writes: self.build(self.0.writes)?,
+                    };
+                    lock(&self.0.all).extend([worker.reads.clone(), worker.writes.clone()]);
+                    pools.push(worker);
+                    pools.len() - 1
+                }
+            };
+            Ok(match access {
+                Access::Read => pools[index].reads.clone(),
+                Access::Write => pools[index].writes.clone(),
+            })
+        })
+    }
+
+    fn build(&self, max_size: usize) -> Result<DeadPool<PgConn>, PoolError> {
+        let mut config = ManagerConfig::<PgConn>::default();
+        config.custom_setup = Box::new(|url| establish_pg(url.to_owned()).boxed());
+        // No `SELECT 1` on every checkout (the default would double the
+        // round trips of a one-statement request): a connection with an
+        // open or broken transaction, or closed by the server, is discarded
+        // without one, and a request that finds the database gone discards
+        // its connection (503).
+        config.recycling_method = RecyclingMethod::Fast;
+        let manager = AsyncDieselConnectionManager::new_with_config(&self.0.url, config);
+        DeadPool::builder(manager)
+            .max_size(max_size)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(self.0.timeout))
+            .create_timeout(Some(self.0.timeout))
+            .build()
+            .map_err(|error| PoolError(error.to_string()))
+    }
+
+    fn state(&self) -> PoolState {
+        let (mut connections, mut idle) = (0, 0);
+        for pool in lock(&self.0.all).iter() {
+            let status = pool.status();
+            connections += status.size;
+            idle += status.available;
+        }
+        PoolState {
+            connections: u32::try_from(connections).unwrap_or(u32::MAX),
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A PostgreSQL connection checked out for one request, checked again when
+/// it goes back: also when the request's future is dropped mid-way (the
+/// client went away), which is when a transaction can still be open, holding
+/// its row locks. Such a connection, or one that found the database gone, is
+/// closed at once (PostgreSQL rolls back), never returned to the pool.
+struct Checked {
+    pooled: Option<Object<PgConn>>,
+    lost: bool,
+}
+
+impl Drop for Checked {
+    fn drop(&mut self) {
+        if let Some(mut pooled) = self.pooled.take()
+            && (self.lost
+                || <PgConn as AsyncConnection>::TransactionManager::is_broken_transaction_manager(
+                    &mut *pooled,
+                ))
+        {
+            drop(Object::take(pooled));
+        }
+    }
+}
+
+/// How many connections a pool holds, and how many of them are idle.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub connections: u32,
+    pub idle: u32,
+}
+
+/// Why a request got no connection: the pool timed out, or connecting failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PoolError(pub String);
+
+/// The error type of work given to [`Database::run`]: it can say that the
+/// pool had no connection, and whether an error means the database is gone.
+pub trait WorkError: From<PoolError> + From<actix_web::error::BlockingError> {
+    /// Whether the connection that produced this error must not be reused.
+    fn connection_lost(&self) -> bool;
+}
+
+impl Database {
+    /// Builds the pool without connecting, so a server can start (and answer
+    /// `/healthz`) while the database is still coming up.
+    pub fn new(url: &str, options: &PoolOptions) -> Result<Database, PoolError> {
+        match Backend::of_url(url) {
+            Backend::Postgres => Ok(Database::Pg(PgPools::new(url, options))),
+            Backend::Sqlite => Ok(Database::Sqlite(
+                r2d2::Pool::builder()
+                    .max_size(options.max_size)
+                    .min_idle(Some(0))
+                    .connection_timeout(options.connection_timeout)
+                    .test_on_check_out(false)
+                    .build_unchecked(SqliteManager {
+                        path: sqlite_path(url).to_owned(),
+                    }),
+            )),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Database::Pg(_) => Backend::Postgres,
+            Database::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub fn state(&self) -> PoolState {
+        match self {
+            Database::Pg(pools) => pools.state(),
+            Database::Sqlite(pool) => {
+                let state = pool.state();
+                PoolState {
+                    connections: state.connections,
+                    idle: state.idle_connections,
+                }
+            }
+        }
+    }
+
+    /// Runs `work` on a pooled connection: on the calling async worker for
+    /// PostgreSQL, on a blocking thread for SQLite. Waiting for a connection
+    /// is bounded by the pool's timeout. When the error says the database
+    /// went away, the connection is discarded rather than returned, so
+    /// service resumes by itself once it is back.
+    pub async fn run<T, E, F>(&self, access: Access, work: F) -> Result<T, E>
+    where
+        F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: WorkError + Send + 'static,
+    {
+        match self {
+            Database::Pg(pools) => {
+                let pooled = pools
+                    .local(access)?
+                    .get()
+                    .await
+                    .map_err(|error| PoolError(error.to_string()))?;
+                let mut pooled = Checked {
+                    pooled: Some(pooled),
+                    lost: false,
+                };
+                let result = match pooled.pooled.as_mut() {
+                    Some(conn) => work(&mut Conn::Pg(conn)).await,
+                    None => Err(PoolError("no connection".to_owned()).into()),
+                };
+                if let Err(error) = &result {
+                    pooled.lost = error.connection_lost();
+                }
+                result
+            }
+            Database::Sqlite(pool) => {
+                let pool = pool.clone();
+                actix_web::web::block(move || {
+                    let mut pooled = pool.get().map_err(|error| PoolError(error.to_string()))?;
+                    let result = run_inline(work(&mut Conn::Sqlite(&mut pooled)));
+                    if let Err(error) = &result {
+                        pooled.lost |= error.connection_lost();
+                    }
+                    result
+                })
+                .await?
+            }
+        }
+    }
+}
