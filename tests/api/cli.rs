@@ -80,7 +80,7 @@ fn entries(dir: &Path) -> Vec<String> {
 fn bad_configuration_exits_2_with_one_line() {
     // Arguments, environment, and the setting the error must name.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 14] = [
+    let cases: [Case; 16] = [
         (&[], &[("BIND", "nonsense")], "BIND"),
         (
             &[],
@@ -106,6 +106,16 @@ fn bad_configuration_exits_2_with_one_line() {
         (&["--bind", "nonsense"], &[], "BIND"),
         (&[], &[("DATABASE_POOL_SIZE", "0")], "DATABASE_POOL_SIZE"),
         (&[], &[("DATABASE_POOL_SIZE", "many")], "DATABASE_POOL_SIZE"),
+        (
+            &[],
+            &[("DATABASE_WRITE_POOL_SIZE", "0")],
+            "DATABASE_WRITE_POOL_SIZE",
+        ),
+        (
+            &[],
+            &[("DATABASE_WRITE_POOL_SIZE", "1001")],
+            "DATABASE_WRITE_POOL_SIZE",
+        ),
         (&[], &[("JWT_SECRET", "short")], "JWT_SECRET"),
         (&[], &[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
         (&[], &[("MIGRATE_ON_START", "maybe")], "MIGRATE_ON_START"),
