@@ -79,6 +79,7 @@ done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+. "$ROOT/bench/lib.sh"
 BENCH=$ROOT/bench
 BIN=${BIN:-$ROOT/target/release/favorites}
 STRIDE=$((USERS / TOKENS))
@@ -204,7 +205,7 @@ for uid in $DEEP_IDS; do echo "$uid $(mint "$uid")" >> "$DATA/deep_users.txt"; d
 meta deep_users "$(echo $DEEP_IDS | tr ' ' ',') ($(sql "SELECT min(n) || '..' || max(n) FROM (SELECT count(*) AS n FROM favorite_interviews WHERE user_id IN ($(echo $DEEP_IDS | tr ' ' ',')) GROUP BY user_id) s") favorites each)"
 
 # ---------------------------------------------------------------- server
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 log "starting favorites serve on $BASE"
 (
@@ -213,12 +214,7 @@ log "starting favorites serve on $BASE"
   exec "$BIN" serve
 ) > "$OUT/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 300); do
-  curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fsS -o /dev/null "$BASE/readyz"
+wait_up "$BASE/readyz" "$SERVER_PID" "$OUT/server.log"
 
 log "walking $DEEP_ROWS rows into the lists of users $(echo $DEEP_IDS | tr '\n' ' ')"
 python3 "$BENCH/walk_cursors.py" "$BASE" "$DEEP_ROWS" < "$DATA/deep_users.txt" > "$DATA/deep.txt"

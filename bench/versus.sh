@@ -53,6 +53,7 @@ while [ $# -gt 0 ]; do
 done
 
 cd "$ROOT"
+. "$ROOT/bench/lib.sh"
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 OUT=$ROOT/bench/out/versus-$(date +%Y%m%d-%H%M%S)
 DATA=$OUT/data
@@ -84,8 +85,6 @@ npopular=10
 hot=1
 PARAMS
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
 PID=""
 stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; fi; }
 trap stop EXIT
@@ -111,11 +110,7 @@ run() {
     ) > "$OUT/$name-$round.log" 2>&1 &
   fi
   PID=$!
-  for _ in $(seq 1 300); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
-    kill -0 "$PID" 2>/dev/null || { cat "$OUT/$name-$round.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_up "http://127.0.0.1:$port/healthz" "$PID" "$OUT/$name-$round.log"
   log "$name, run $round: seeding $USERS users, $INTERVIEWS interviews, $FAVORITES favorites through the API"
   python3 "$ROOT/bench/seed_api.py" "http://127.0.0.1:$port" "$DATA/tokens.txt" "$INTERVIEWS" "$FAVORITES"
   psql -qAt -d "$db" -c "VACUUM ANALYZE" >/dev/null

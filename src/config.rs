@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::auth::KeyConfig;
-use crate::db::Backend;
+use crate::db::{Backend, default_pool_size, default_write_pool_size};
 
 pub const DEFAULT_DATABASE_PATH: &str = "./data/favorites.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -19,27 +19,6 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub const MAX_POOL_SIZE: u32 = 1_000;
 /// How long a request waits for a database connection before 503.
 pub const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn cores() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    u32::try_from(cores).unwrap_or(u32::MAX)
-}
-
-/// `DATABASE_POOL_SIZE` when unset: twice the CPU cores, from 4 to 32.
-/// A read is CPU work on both sides; beyond a few connections per core,
-/// PostgreSQL's backends only add context switches and queueing
-/// (`bench/README.md` has the measurements). The cap keeps one server well
-/// under PostgreSQL's default `max_connections` (100) on big machines.
-pub fn default_pool_size() -> u32 {
-    cores().saturating_mul(2).clamp(4, 32)
-}
-
-/// `DATABASE_WRITE_POOL_SIZE` when unset (PostgreSQL): eight per core, from
-/// 16 to 64. A favorite write mostly waits for its commit's WAL flush; the
-/// more transactions commit at once, the more share one flush.
-pub fn default_write_pool_size() -> u32 {
-    cores().saturating_mul(8).clamp(16, 64)
-}
 
 /// The raw configuration, as the environment and the command line give it.
 /// Every value is a string here so that validation, not clap, reports it.

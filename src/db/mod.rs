@@ -4,28 +4,23 @@
 
 mod pool;
 pub mod schema;
+mod sqlite;
 
 pub use pool::{
-    Access, Database, DbConn, PgPools, PoolError, PoolOptions, PoolState, SqliteManager, WorkError,
+    Access, Database, PgPools, PoolError, PoolOptions, PoolState, WorkError, default_pool_size,
+    default_write_pool_size,
 };
+pub use sqlite::{DbConn, Inline, SqliteConn, SqliteManager, run_inline};
 
 use diesel::Connection as _;
-use diesel::connection::{AnsiTransactionManager, SimpleConnection};
+use diesel::PgConnection;
+use diesel::connection::AnsiTransactionManager;
 use diesel::prelude::*;
-use diesel::{PgConnection, SqliteConnection};
-use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 
 /// A PostgreSQL connection: asynchronous, driven on the actix workers.
 pub type PgConn = AsyncPgConnection;
-
-/// A SQLite connection behind diesel-async's interface. Its statements run
-/// inline ([`Inline`]), so it is only ever used on a blocking thread:
-/// [`Database::run`] moves a request's whole SQLite work to one.
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, Inline>;
 
 /// A connection to either backend. Repository functions take `&mut Conn`
 /// and are written once for both: [`on_backend!`](crate::on_backend) runs
@@ -33,27 +28,6 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, Inline>;
 pub enum Conn<'c> {
     Pg(&'c mut PgConn),
     Sqlite(&'c mut SqliteConn),
-}
-
-/// The [`SpawnBlocking`] of [`SqliteConn`]: runs each statement at once on
-/// the calling thread, which is a blocking thread already (see
-/// [`Database::run`]); one hand-off per request instead of one per statement.
-pub struct Inline;
-
-impl SpawnBlocking for Inline {
-    fn spawn_blocking<'a, R>(
-        &mut self,
-        task: impl FnOnce() -> R + Send + 'static,
-    ) -> BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
-    where
-        R: Send + 'static,
-    {
-        std::future::ready(Ok(task())).boxed()
-    }
-
-    fn get_runtime() -> Self {
-        Inline
-    }
 }
 
 /// Runs the same diesel expression on whichever backend `conn` holds: the
@@ -91,9 +65,6 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 pub const PG_SESSION_SETTINGS: &str =
     "SET plan_cache_mode = force_generic_plan; SET max_parallel_workers_per_gather = 0;";
 
-/// How long SQLite waits for the write lock before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
@@ -112,30 +83,6 @@ impl Backend {
     }
 }
 
-/// The SQLite file a `DATABASE_URL` names.
-pub(crate) fn sqlite_path(url: &str) -> &str {
-    url.strip_prefix("sqlite://").unwrap_or(url)
-}
-
-/// Opens a SQLite connection with the settings every connection needs.
-pub(crate) fn establish_sqlite(path: &str) -> Result<SqliteConnection, ConnectionError> {
-    let mut conn = SqliteConnection::establish(path)?;
-    conn.batch_execute(&format!(
-        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
-         PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         PRAGMA foreign_keys = ON;"
-    ))
-    .map_err(ConnectionError::CouldntSetupConfiguration)?;
-    Ok(conn)
-}
-
-/// Polls a future of [`SqliteConn`] to its end on this thread; its
-/// statements run inline, so it never waits on anything else.
-pub fn run_inline<T>(future: impl Future<Output = T>) -> T {
-    futures_executor::block_on(future)
-}
-
 /// One connection of either backend outside any pool, opened exactly as the
 /// pools open theirs: for tools and tests that call the repository directly.
 pub enum Connection {
@@ -151,8 +98,7 @@ impl Connection {
             Backend::Postgres => establish_pg(url.to_owned())
                 .await
                 .map(|conn| Connection::Pg(Box::new(conn))),
-            Backend::Sqlite => establish_sqlite(sqlite_path(url))
-                .map(|conn| Connection::Sqlite(SyncConnectionWrapper::with_runtime(conn, Inline))),
+            Backend::Sqlite => sqlite::connect(sqlite::path(url)).map(Connection::Sqlite),
         }
     }
 
@@ -181,7 +127,7 @@ pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Se
         Backend::Postgres => PgConnection::establish(url)?
             .run_pending_migrations(PG_MIGRATIONS)?
             .len(),
-        Backend::Sqlite => establish_sqlite(sqlite_path(url))?
+        Backend::Sqlite => sqlite::establish(sqlite::path(url))?
             .run_pending_migrations(SQLITE_MIGRATIONS)?
             .len(),
     };

@@ -7,68 +7,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use diesel::ConnectionError;
-use diesel::r2d2::{self, ManageConnection};
+use diesel::r2d2;
 use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, SimpleAsyncConnection, TransactionManager};
+use diesel_async::{AsyncConnection, TransactionManager};
 use futures_util::FutureExt;
 
-use super::{
-    Backend, Conn, Inline, PgConn, SqliteConn, establish_pg, establish_sqlite, run_inline,
-    sqlite_path,
-};
+use super::sqlite::{self, SqliteManager};
+use super::{Backend, Conn, PgConn, establish_pg, run_inline};
 
-/// A pooled SQLite connection, and whether the request that used it found
-/// the database gone. r2d2 discards a connection marked lost instead of
-/// handing it out again.
-pub struct DbConn {
-    conn: SqliteConn,
-    lost: bool,
+fn cores() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores).unwrap_or(u32::MAX)
 }
 
-impl std::ops::Deref for DbConn {
-    type Target = SqliteConn;
-    fn deref(&self) -> &SqliteConn {
-        &self.conn
-    }
+/// `DATABASE_POOL_SIZE` when unset: twice the CPU cores, from 4 to 32.
+/// A read is CPU work on both sides; beyond a few connections per core,
+/// PostgreSQL's backends only add context switches and queueing
+/// (`bench/README.md` has the measurements). The cap keeps one server well
+/// under PostgreSQL's default `max_connections` (100) on big machines.
+pub fn default_pool_size() -> u32 {
+    cores().saturating_mul(2).clamp(4, 32)
 }
 
-impl std::ops::DerefMut for DbConn {
-    fn deref_mut(&mut self) -> &mut SqliteConn {
-        &mut self.conn
-    }
-}
-
-/// The r2d2 manager of SQLite connections.
-#[derive(Debug, Clone)]
-pub struct SqliteManager {
-    path: String,
-}
-
-impl ManageConnection for SqliteManager {
-    type Connection = DbConn;
-    type Error = ConnectionError;
-
-    fn connect(&self) -> Result<DbConn, ConnectionError> {
-        let conn = SyncConnectionWrapper::with_runtime(establish_sqlite(&self.path)?, Inline);
-        Ok(DbConn { conn, lost: false })
-    }
-
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
-        run_inline(conn.conn.batch_execute("SELECT 1"))
-            .map_err(ConnectionError::CouldntSetupConfiguration)
-    }
-
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        conn.lost
-            || <SqliteConn as AsyncConnection>::TransactionManager::is_broken_transaction_manager(
-                &mut conn.conn,
-            )
-    }
+/// `DATABASE_WRITE_POOL_SIZE` when unset (PostgreSQL): eight per core, from
+/// 16 to 64. A favorite write mostly waits for its commit's WAL flush; the
+/// more transactions commit at once, the more share one flush.
+pub fn default_write_pool_size() -> u32 {
+    cores().saturating_mul(8).clamp(16, 64)
 }
 
 /// Pool settings; `connection_timeout` bounds how long a request waits for a
@@ -277,7 +245,7 @@ impl Database {
                     .connection_timeout(options.connection_timeout)
                     .test_on_check_out(false)
                     .build_unchecked(SqliteManager {
-                        path: sqlite_path(url).to_owned(),
+                        path: sqlite::path(url).to_owned(),
                     }),
             )),
         }
