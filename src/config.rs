@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::auth::KeyConfig;
-use crate::db::{Backend, default_pool_size, default_write_pool_size};
+use crate::db::{Backend, Synchronous, default_pool_size, default_write_pool_size};
 
 pub const DEFAULT_DATABASE_PATH: &str = "./data/favorites.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -63,6 +63,9 @@ pub struct RawSettings {
     /// Requests a minute per user (token subject), bursts of as many; 0 or unset is off
     #[arg(long, env = "RATE_LIMIT_PER_USER", global = true)]
     pub rate_limit_per_user: Option<String>,
+    /// SQLite: `full` (every acknowledged write survives a power loss) or `normal` (faster commits; the last ones may be lost on a power loss or OS crash, not on a process crash) [default: full]
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", global = true)]
+    pub sqlite_synchronous: Option<String>,
     /// Apply pending migrations when the server starts: `true` or `false` [default: true]
     #[arg(long, env = "MIGRATE_ON_START", global = true)]
     pub migrate_on_start: Option<String>,
@@ -91,6 +94,7 @@ pub struct Settings {
     /// Whether `serve` migrates first; without it, the server starts (and
     /// answers `/healthz`) even while the database is unreachable.
     pub migrate_on_start: bool,
+    pub sqlite_synchronous: Synchronous,
     pub jwt_secret: Option<Vec<u8>>,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
@@ -241,6 +245,19 @@ impl RawSettings {
                 ));
             }
         };
+        let sqlite_synchronous = match present(&self.sqlite_synchronous)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("full") => Synchronous::Full,
+            Some("normal") => Synchronous::Normal,
+            Some(other) => {
+                return Err(invalid(
+                    "SQLITE_SYNCHRONOUS",
+                    format!("`{other}` is neither `full` nor `normal`"),
+                ));
+            }
+        };
         Ok(Settings {
             database_url,
             backend,
@@ -250,6 +267,7 @@ impl RawSettings {
             write_pool_size,
             pool_timeout: DEFAULT_POOL_TIMEOUT,
             migrate_on_start,
+            sqlite_synchronous,
             jwt_secret,
             jwt_issuer: present(&self.jwt_issuer).map(str::to_owned),
             jwt_audience: present(&self.jwt_audience).map(str::to_owned),

@@ -149,6 +149,7 @@ fn pool(settings: &Settings) -> Result<Database, String> {
             write_size: settings.write_pool_size,
             connection_timeout: settings.pool_timeout,
             workers: workers(),
+            sqlite_synchronous: settings.sqlite_synchronous,
         },
     )
     .map_err(|error| format!("invalid DATABASE_URL: {error}"))

@@ -31,13 +31,16 @@ pub struct PageQuery {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page; may be reused with another `limit`.
     /// Opaque: a cursor this service did not issue is 400 `invalid_cursor`.
+    /// Empty (`cursor=`) is the first page, like no cursor.
     #[param(format = "cursor")]
     pub cursor: Option<String>,
 }
 
 impl PageQuery {
     /// The validated page request: `limit` outside 1..=100 is `invalid_query`,
-    /// a cursor this service did not issue is `invalid_cursor`.
+    /// a cursor this service did not issue is `invalid_cursor`; an empty
+    /// cursor asks for the first page (a client that builds
+    /// `?cursor=${next ?? ""}` must get its first page, not a 400).
     pub fn request(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
@@ -45,7 +48,12 @@ impl PageQuery {
                 "limit must be between 1 and {MAX_LIMIT}, got {limit}"
             )));
         }
-        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        let after = self
+            .cursor
+            .as_deref()
+            .filter(|cursor| !cursor.is_empty())
+            .map(decode_cursor)
+            .transpose()?;
         Ok(PageRequest { limit, after })
     }
 }

@@ -15,7 +15,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, TransactionManager};
 use futures_util::FutureExt;
 
-use super::sqlite::{self, SqliteManager};
+use super::sqlite::{self, SqliteManager, Synchronous};
 use super::{Backend, Conn, PgConn, establish_pg, run_inline};
 
 fn cores() -> u32 {
@@ -50,6 +50,8 @@ pub struct PoolOptions {
     /// The server's worker threads, over which PostgreSQL's connections are
     /// divided (see [`PgPools`]).
     pub workers: usize,
+    /// When SQLite's commits reach the disk.
+    pub sqlite_synchronous: Synchronous,
 }
 
 /// The connection pool of the configured backend.
@@ -246,6 +248,7 @@ impl Database {
                     .test_on_check_out(false)
                     .build_unchecked(SqliteManager {
                         path: sqlite::path(url).to_owned(),
+                        synchronous: options.sqlite_synchronous,
                     }),
             )),
         }

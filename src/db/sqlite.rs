@@ -40,18 +40,43 @@ impl SpawnBlocking for Inline {
 /// How long SQLite waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
+/// When SQLite's commits reach the disk (`SQLITE_SYNCHRONOUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `synchronous = FULL`: every commit is on disk before it is
+    /// acknowledged, also through a power loss or an OS crash. The default.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: commits survive a crash of the process, but
+    /// the last ones may roll back on a power loss or an OS crash.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
 /// The SQLite file a `DATABASE_URL` names.
 pub(super) fn path(url: &str) -> &str {
     url.strip_prefix("sqlite://").unwrap_or(url)
 }
 
 /// Opens a SQLite connection with the settings every connection needs.
-pub(super) fn establish(path: &str) -> Result<SqliteConnection, ConnectionError> {
+pub(super) fn establish(
+    path: &str,
+    synchronous: Synchronous,
+) -> Result<SqliteConnection, ConnectionError> {
     let mut conn = SqliteConnection::establish(path)?;
+    let synchronous = synchronous.pragma();
     conn.batch_execute(&format!(
         "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
          PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
+         PRAGMA synchronous = {synchronous};
          PRAGMA foreign_keys = ON;"
     ))
     .map_err(ConnectionError::CouldntSetupConfiguration)?;
@@ -59,9 +84,9 @@ pub(super) fn establish(path: &str) -> Result<SqliteConnection, ConnectionError>
 }
 
 /// [`establish`]ed, behind diesel-async's interface.
-pub(super) fn connect(path: &str) -> Result<SqliteConn, ConnectionError> {
+pub(super) fn connect(path: &str, synchronous: Synchronous) -> Result<SqliteConn, ConnectionError> {
     Ok(SyncConnectionWrapper::with_runtime(
-        establish(path)?,
+        establish(path, synchronous)?,
         Inline,
     ))
 }
@@ -97,6 +122,7 @@ impl std::ops::DerefMut for DbConn {
 #[derive(Debug, Clone)]
 pub struct SqliteManager {
     pub(super) path: String,
+    pub(super) synchronous: Synchronous,
 }
 
 impl ManageConnection for SqliteManager {
@@ -105,7 +131,7 @@ impl ManageConnection for SqliteManager {
 
     fn connect(&self) -> Result<DbConn, ConnectionError> {
         Ok(DbConn {
-            conn: connect(&self.path)?,
+            conn: connect(&self.path, self.synchronous)?,
             lost: false,
         })
     }

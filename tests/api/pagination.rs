@@ -401,7 +401,20 @@ async fn garbage_cursors_are_400_invalid_cursor(app: TestApp) {
     assert_eq!(app.snapshot(), counts);
 }
 
+/// `?cursor=` (empty) is the first page, as a client that builds
+/// `?cursor=${next ?? ""}` expects.
+async fn an_empty_cursor_is_the_first_page(app: TestApp) {
+    let (paths, token) = lists(&app).await;
+    for path in &paths {
+        let first = page(&app, path, Some(&token), &[("limit", "2")]).await;
+        let empty = page(&app, path, Some(&token), &[("limit", "2"), ("cursor", "")]).await;
+        assert_eq!(empty.body, first.body, "{path}?cursor=");
+        assert!(!items(&first).is_empty(), "{path} has rows");
+    }
+}
+
 both_backends!(
+    an_empty_cursor_is_the_first_page,
     walking_45_rows_in_pages_of_20,
     pages_stay_consistent_while_rows_are_added,
     an_exactly_full_last_page_has_no_next_cursor,
