@@ -53,12 +53,24 @@ pub enum ApiError {
     InvalidCursor(String),
     #[error("{0}")]
     InvalidBody(String),
+    #[error("{0}")]
+    InvalidHeader(String),
     #[error("one or more fields are invalid")]
     Validation(FieldErrors),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error(
+        "this Idempotency-Key was used with another request; a key stands for one request (method, path and body)"
+    )]
+    IdempotencyKeyReused,
+    #[error(
+        "a request with this Idempotency-Key is still being processed; retry after it has finished"
+    )]
+    IdempotencyKeyInProgress,
     #[error("{method} is not allowed here; allowed: {allow}")]
     MethodNotAllowed { method: String, allow: String },
     #[error("too many requests; retry after {0} seconds")]
@@ -82,6 +94,10 @@ impl ApiError {
             ApiError::InvalidQuery(_) => "invalid_query",
             ApiError::InvalidCursor(_) => "invalid_cursor",
             ApiError::InvalidBody(_) => "invalid_body",
+            ApiError::InvalidHeader(_) => "invalid_header",
+            ApiError::PreconditionFailed(_) => "precondition_failed",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::IdempotencyKeyInProgress => "idempotency_key_in_progress",
             ApiError::Validation(_) => "validation_failed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -130,7 +146,11 @@ impl ResponseError for ApiError {
             | ApiError::InvalidQuery(_)
             | ApiError::InvalidCursor(_)
             | ApiError::InvalidBody(_)
+            | ApiError::InvalidHeader(_)
             | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -160,7 +180,7 @@ impl ResponseError for ApiError {
             ApiError::RateLimited(seconds) => {
                 response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::IdempotencyKeyInProgress => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}

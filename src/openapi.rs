@@ -5,7 +5,11 @@
 
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::path::{
+    HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn,
+};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::Required;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
@@ -64,23 +68,43 @@ pub fn base() -> Document {
 /// - 401 on `/api/v1` (a token, when sent, must be valid);
 /// - 413 and 415 where there is a body;
 /// - `Link` on every 200 that is a page;
+/// - on `GET` under `/api/v1`: `If-None-Match`, and `ETag`, `Cache-Control`
+///   and `Vary` on 200, and 304; `ETag` on every 200 `PATCH`;
+/// - 409 and 422, and `Idempotent-Replayed` on 201, where `Idempotency-Key`
+///   is taken;
 /// - 429 everywhere, 503 everywhere but `/healthz` (it needs no database).
 pub fn add_shared_responses(document: &mut Document, max_body_bytes: usize) {
     for (path, item) in document.paths.paths.iter_mut() {
         let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
+            (HttpMethod::Get, &mut item.get),
+            (HttpMethod::Put, &mut item.put),
+            (HttpMethod::Post, &mut item.post),
+            (HttpMethod::Delete, &mut item.delete),
+            (HttpMethod::Patch, &mut item.patch),
         ];
-        for operation in operations.into_iter().flatten() {
-            add_to_operation(path, operation, max_body_bytes);
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                add_to_operation(path, method, operation, max_body_bytes);
+            }
         }
     }
 }
 
-fn add_to_operation(path: &str, operation: &mut Operation, max_body_bytes: usize) {
+fn add_to_operation(
+    path: &str,
+    method: HttpMethod,
+    operation: &mut Operation,
+    max_body_bytes: usize,
+) {
+    let tagged = path.starts_with("/api/v1/") && matches!(method, HttpMethod::Get | HttpMethod::Patch);
+    let revalidated = tagged && method == HttpMethod::Get;
+    if revalidated {
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(if_none_match());
+    }
+    let idempotent = has_header(operation, "Idempotency-Key");
     let bad_request = bad_request_description(operation);
     let has_body = operation.request_body.is_some();
     let needs_token = operation.security.is_some();
@@ -106,6 +130,25 @@ fn add_to_operation(path: &str, operation: &mut Operation, max_body_bytes: usize
         shared.push((
             "415",
             problem("Body is not JSON (`unsupported_media_type`)", false),
+        ));
+    }
+    if revalidated {
+        shared.push(("304", not_modified()));
+    }
+    if idempotent {
+        shared.push((
+            "409",
+            problem(
+                "A request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`)",
+                true,
+            ),
+        ));
+        shared.push((
+            "422",
+            problem(
+                "This `Idempotency-Key` was used with another request (`idempotency_key_reused`)",
+                false,
+            ),
         ));
     }
     shared.push((
@@ -134,6 +177,22 @@ fn add_to_operation(path: &str, operation: &mut Operation, max_body_bytes: usize
             response
                 .content
                 .insert(PROBLEM_JSON.to_owned(), problem_content());
+        }
+        if status == "200" && tagged {
+            for (name, header) in representation_headers() {
+                response.headers.insert(name.to_owned(), header.into());
+            }
+        }
+        if status == "201" && idempotent {
+            response.headers.insert(
+                "Idempotent-Replayed".to_owned(),
+                HeaderBuilder::new()
+                    .description(Some(
+                        "`true` when this is the stored response of an earlier request with the same `Idempotency-Key`",
+                    ))
+                    .build()
+                    .into(),
+            );
         }
         if status == "200" && is_page(response) {
             response.headers.insert(
@@ -177,10 +236,75 @@ fn bad_request_description(operation: &Operation) -> Option<String> {
     if operation.request_body.is_some() {
         causes.push("invalid body (`invalid_body`, `validation_failed`)");
     }
+    if parameters
+        .iter()
+        .any(|p| p.parameter_in == ParameterIn::Header && p.name != "If-None-Match")
+    {
+        causes.push("malformed header (`invalid_header`)");
+    }
     let text = causes.join("; ");
     let mut chars = text.chars();
     let first = chars.next()?;
     Some(first.to_uppercase().chain(chars).collect())
+}
+
+/// The syntax of an `If-Match` / `If-None-Match` field (RFC 9110 §13.1):
+/// `*`, or entity tags (`"…"` or `W/"…"`) separated by commas.
+pub const ENTITY_TAGS_PATTERN: &str = r#"^(\*|(W/)?"[\x21\x23-\x7E]*"( *, *(W/)?"[\x21\x23-\x7E]*")*)$"#;
+
+fn has_header(operation: &Operation, name: &str) -> bool {
+    operation.parameters.iter().flatten().any(|parameter| {
+        matches!(parameter, RefOr::T(p) if p.parameter_in == ParameterIn::Header && p.name == name)
+    })
+}
+
+fn if_none_match() -> RefOr<Parameter> {
+    ParameterBuilder::new()
+        .name("If-None-Match")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "`ETag`s of representations the client holds (or `*`); when one is current, the answer is 304 with no body",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(ENTITY_TAGS_PATTERN)),
+        ))
+        .build()
+        .into()
+}
+
+fn not_modified() -> Response {
+    let mut response = ResponseBuilder::new()
+        .description("Not modified: `If-None-Match` names the current `ETag`; no body")
+        .build();
+    for (name, header) in representation_headers() {
+        response.headers.insert(name.to_owned(), header.into());
+    }
+    response
+}
+
+/// The headers of a tagged representation.
+fn representation_headers() -> [(&'static str, utoipa::openapi::header::Header); 3] {
+    let header = |description: &str| {
+        HeaderBuilder::new()
+            .description(Some(description.to_owned()))
+            .build()
+    };
+    [
+        (
+            "ETag",
+            header(
+                "Strong tag of this representation; changes whenever anything in it does (for the caller: `favorited` too). Send it as `If-None-Match` to revalidate, or as `If-Match` to edit only this version",
+            ),
+        ),
+        (
+            "Cache-Control",
+            header("`private, no-cache` with a token; `public, max-age=5` for anonymous reads"),
+        ),
+        ("Vary", header("`Authorization`: the caller is part of the representation")),
+    ]
 }
 
 fn is_page(response: &Response) -> bool {

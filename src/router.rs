@@ -16,9 +16,11 @@ use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api;
+use crate::api::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 use crate::auth::{Authenticator, authenticate};
 use crate::error::ApiError;
 use crate::http::body::MAX_BODY_BYTES;
+use crate::http::conditional::conditional;
 use crate::http::context::{REQUEST_ID, request_context};
 use crate::http::fallback::{RouteTable, problem_for_bare_errors, unmatched};
 use crate::http::ratelimit::{ByIp, ByUser, Limit};
@@ -95,6 +97,8 @@ pub fn app(
         .route("/docs", web::get().to(docs_index))
         .default_service(web::to(unmatched))
         // Listed innermost first: actix runs the last `wrap` first.
+        // Tags what the handlers answered, before anything compresses it.
+        .wrap(from_fn(conditional))
         .wrap(parts.user_limit.middleware())
         // Verifies the token once, for the per-user limit inside it and for
         // the extractors; refuses nothing itself.
@@ -122,9 +126,16 @@ fn cors(origins: &[String]) -> Cors {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::ACCEPT,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static(IDEMPOTENCY_KEY),
             HeaderName::from_static(REQUEST_ID),
         ])
         .expose_headers([
+            header::ETAG,
+            HeaderName::from_static(IDEMPOTENT_REPLAYED),
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
             header::LINK,
             header::LOCATION,
             header::RETRY_AFTER,

@@ -1,19 +1,22 @@
 //! `/interviews`: create, list, read, edit and delete, and the `Interview`
 //! representation every list of interviews shares.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::idempotency::{Created, IdempotencyKey, create_once};
 use super::pagination::{Listing, PageQuery, page_schema};
-use super::params::{Id, InterviewPath};
-use super::text::{Body, Company, Position, Title, check_fields, validated};
+use super::params::{Id, IdempotencyKeyHeader, IfMatchHeader, InterviewPath};
+use super::text::{
+    Body, Company, PatchField, Position, Title, check_fields, patch_field, validated,
+};
 use super::users::User;
 use crate::auth::{Caller, MaybeCaller};
 use crate::error::ApiError;
 use crate::http::body::JsonBody;
+use crate::http::conditional::IfMatch;
 use crate::repo::interviews::{self as repo, InterviewChanges, InterviewWithAuthor, NewInterview};
 use crate::repo::now;
 use crate::state::AppState;
@@ -78,19 +81,26 @@ pub struct CreateInterview {
     pub body: Body,
 }
 
-/// The body of `PATCH /interviews/{id}`: absent (or `null`) fields stay as they are.
+/// The body of `PATCH /interviews/{id}`, a JSON Merge Patch (RFC 7396;
+/// `application/json` or `application/merge-patch+json`): absent fields stay
+/// as they are, `null` removes one (optional texts go back to `""`; `title`
+/// cannot be removed, so `{"title": null}` is 400 `validation_failed`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Backend engineer onsite (updated)"}))]
 pub struct UpdateInterview {
-    #[schema(schema_with = Title::nullable_schema)]
-    pub title: Option<Title>,
-    #[schema(schema_with = Company::nullable_schema)]
-    pub company: Option<Company>,
-    #[schema(schema_with = Position::nullable_schema)]
-    pub position: Option<Position>,
-    #[schema(schema_with = Body::nullable_schema)]
-    pub body: Option<Body>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(schema_with = Title::schema)]
+    pub title: PatchField<Title>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(schema_with = Company::clearable_schema)]
+    pub company: PatchField<Company>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(schema_with = Position::clearable_schema)]
+    pub position: PatchField<Position>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(schema_with = Body::clearable_schema)]
+    pub body: PatchField<Body>,
 }
 
 impl CreateInterview {
@@ -112,25 +122,41 @@ impl CreateInterview {
 
 impl UpdateInterview {
     fn validate(self) -> Result<InterviewChanges, ApiError> {
-        validated(check_fields(&[
+        let mut errors = check_fields(&[
             ("title", &self.title),
             ("company", &self.company),
             ("position", &self.position),
             ("body", &self.body),
-        ]))?;
+        ]);
+        if let Some(None) = self.title {
+            errors.insert(
+                "title",
+                vec!["must not be null: a title cannot be removed".to_owned()],
+            );
+        }
+        validated(errors)?;
+        // `null` (remove) is the empty text.
+        fn text<T: Into<String>>(field: PatchField<T>) -> Option<String> {
+            field.map(|value| value.map(Into::into).unwrap_or_default())
+        }
         Ok(InterviewChanges {
-            title: self.title.map(|text| text.0),
-            company: self.company.map(|text| text.0),
-            position: self.position.map(|text| text.0),
-            body: self.body.map(|text| text.0),
+            title: text(self.title),
+            company: text(self.company),
+            position: text(self.position),
+            body: text(self.body),
         })
     }
 }
 
 /// Publish an interview; the caller is its author.
+///
+/// With an `Idempotency-Key`, a repeat of the same request within 24 hours
+/// answers the first one's response again (`Idempotent-Replayed: true`)
+/// instead of publishing twice.
 #[utoipa::path(
     tag = "interviews",
     security(("bearer" = [])),
+    params(IdempotencyKeyHeader),
     request_body = CreateInterview,
     responses((status = 201, description = "Created", body = Interview,
         headers(("Location" = String, description = "URL of the new interview"))))
@@ -138,23 +164,24 @@ impl UpdateInterview {
 #[post("/interviews")]
 pub async fn create_interview(
     caller: Caller,
+    key: IdempotencyKey,
     body: JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let fingerprint = body.fingerprint("/interviews");
     let input = body.parse().and_then(CreateInterview::validate);
-    let created = state
-        .write(async move |conn| {
-            let author = caller.user(conn).await?;
-            Ok(repo::create(conn, author.id, &input?, now()).await?)
-        })
-        .await?;
-    let interview = Interview::new(created, Some(false));
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/api/v1/interviews/{}", interview.id),
-        ))
-        .json(interview))
+    create_once(
+        &state,
+        caller,
+        key,
+        fingerprint,
+        async move |conn, author_id| {
+            let created = repo::create(conn, author_id, &input?, now()).await?;
+            let interview = Interview::new(created, Some(false));
+            Created::new(format!("/api/v1/interviews/{}", interview.id), &interview)
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -215,22 +242,25 @@ pub async fn get_interview(
     Ok(HttpResponse::Ok().json(interview))
 }
 
-/// Edit an interview; only its author may.
+/// Edit an interview; only its author may. With `If-Match`, only while the
+/// interview is still the representation of that `ETag` (else 412).
 #[utoipa::path(
     tag = "interviews",
-    params(InterviewPath),
+    params(InterviewPath, IfMatchHeader),
     security(("bearer" = [])),
     request_body = UpdateInterview,
     responses(
         (status = 200, description = "The edited interview", body = Interview),
         (status = 403, description = "Not the author"),
         (status = 404, description = "No such interview"),
+        (status = 412, description = "`If-Match` names an outdated representation (`precondition_failed`)"),
     )
 )]
 #[patch("/interviews/{interview_id}")]
 pub async fn update_interview(
     caller: Caller,
     path: web::Path<InterviewPath>,
+    if_match: IfMatch,
     body: JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -239,35 +269,53 @@ pub async fn update_interview(
     let (row, favorited) = state
         .write(async move |conn| {
             let author = caller.user(conn).await?;
-            repo::update(conn, interview_id, author.id, changes, now()).await
+            let precondition = current_is(if_match);
+            repo::update(conn, interview_id, author.id, precondition, changes, now()).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(Interview::new(row, favorited)))
 }
 
-/// Delete an interview and its favorites; only its author may.
+/// Delete an interview and its favorites; only its author may. With
+/// `If-Match`, only while the interview is still the representation of
+/// that `ETag` (else 412).
 #[utoipa::path(
     tag = "interviews",
-    params(InterviewPath),
+    params(InterviewPath, IfMatchHeader),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Not the author"),
         (status = 404, description = "No such interview"),
+        (status = 412, description = "`If-Match` names an outdated representation (`precondition_failed`)"),
     )
 )]
 #[delete("/interviews/{interview_id}")]
 pub async fn delete_interview(
     caller: Caller,
     path: web::Path<InterviewPath>,
+    if_match: IfMatch,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
     state
         .write(async move |conn| {
             let author = caller.user(conn).await?;
-            repo::delete(conn, interview_id, author.id).await
+            let precondition = current_is(if_match);
+            repo::delete(conn, interview_id, author.id, precondition).await
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The check of a write's `If-Match` against the interview as its author
+/// sees it now (`GET` gives the same representation and tag); `None`
+/// without `If-Match`, so an unconditional write reads nothing more.
+fn current_is(
+    if_match: IfMatch,
+) -> Option<impl FnOnce(InterviewWithAuthor, Option<bool>) -> Result<(), ApiError>> {
+    if_match
+        .0
+        .is_some()
+        .then(|| move |row, favorited| if_match.check(&Interview::new(row, favorited)))
 }

@@ -3,6 +3,7 @@
 
 pub mod favorites;
 pub mod health;
+pub mod idempotency;
 pub mod interviews;
 pub mod members;
 pub mod pagination;

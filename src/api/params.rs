@@ -102,3 +102,33 @@ pub struct MemberPath {
     #[param(value_type = i64, minimum = 1)]
     pub user_id: Id,
 }
+
+/// The `If-Match` header of a conditional write, for the document (the
+/// handler reads it with [`IfMatch`](crate::http::conditional::IfMatch)).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IfMatchHeader {
+    /// The `ETag` of the representation this write was based on (or `*`);
+    /// when the interview has changed since, the write is refused with 412
+    /// `precondition_failed` and changes nothing. Without it, the write is
+    /// unconditional.
+    #[param(rename = "If-Match", value_type = Option<String>, example = "\"8f14e45fceea167a5a36dedd4bea2543\"")]
+    if_match: Option<String>,
+}
+
+/// The `Idempotency-Key` header of a creating `POST`, for the document (the
+/// handler reads it with [`IdempotencyKey`](super::idempotency::IdempotencyKey)).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKeyHeader {
+    /// 1 to 255 printable ASCII characters, unique per intended request
+    /// (a UUID, say). For 24 hours, a repeat with the same key and body
+    /// gets the first response again (`Idempotent-Replayed: true`); the key
+    /// with another body is 422 `idempotency_key_reused`; a repeat while
+    /// the first is still running is 409 `idempotency_key_in_progress`. A
+    /// request that fails does not use the key up.
+    #[param(rename = "Idempotency-Key", value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$", example = "5f1c7d8e-2b9a-4c61-9d3e-0a7b6c5d4e3f")]
+    idempotency_key: Option<String>,
+}

@@ -1,14 +1,14 @@
 //! `/teams`: create, list and read teams, and the `Team` representation.
 //! Their memberships are in [`members`](super::members).
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::idempotency::{Created, IdempotencyKey, create_once};
 use super::pagination::{Listing, PageQuery, page_schema};
-use super::params::{Id, TeamPath};
+use super::params::{Id, IdempotencyKeyHeader, TeamPath};
 use super::text::{TeamName, check_fields, validated};
 use super::users::User;
 use crate::auth::{Caller, MaybeCaller};
@@ -61,9 +61,14 @@ impl CreateTeam {
 }
 
 /// Create a team; the caller becomes its first member.
+///
+/// With an `Idempotency-Key`, a repeat of the same request within 24 hours
+/// answers the first one's response again (`Idempotent-Replayed: true`)
+/// instead of creating a second team.
 #[utoipa::path(
     tag = "teams",
     security(("bearer" = [])),
+    params(IdempotencyKeyHeader),
     request_body = CreateTeam,
     responses((status = 201, description = "Created", body = Team,
         headers(("Location" = String, description = "URL of the new team"))))
@@ -71,20 +76,23 @@ impl CreateTeam {
 #[post("/teams")]
 pub async fn create_team(
     caller: Caller,
+    key: IdempotencyKey,
     body: JsonBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let fingerprint = body.fingerprint("/teams");
     let input = body.parse().and_then(CreateTeam::validate);
-    let team = state
-        .write(async move |conn| {
-            let creator = caller.user(conn).await?;
-            Ok(repo::create_team(conn, creator.id, &input?, now()).await?)
-        })
-        .await?;
-    let team = Team::from(team);
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/teams/{}", team.id)))
-        .json(team))
+    create_once(
+        &state,
+        caller,
+        key,
+        fingerprint,
+        async move |conn, creator_id| {
+            let team = Team::from(repo::create_team(conn, creator_id, &input?, now()).await?);
+            Created::new(format!("/api/v1/teams/{}", team.id), &team)
+        },
+    )
+    .await
 }
 
 /// Teams, newest first.

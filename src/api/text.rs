@@ -118,13 +118,21 @@ macro_rules! text_field {
                 Self::RULE.schema(false, None)
             }
 
-            pub fn nullable_schema() -> Object {
-                Self::RULE.schema(true, None)
+            /// For a merge patch, where `null` removes the value: it
+            /// goes back to `""`.
+            pub fn clearable_schema() -> Object {
+                Self::RULE.schema(true, Some(r#"`null` sets it to """#))
             }
 
             /// For a create body, where a missing value is `""`.
             pub fn defaulted_schema() -> Object {
                 Self::RULE.schema(false, Some(r#"defaults to """#))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(text: $name) -> String {
+                text.0
             }
         }
 
@@ -160,6 +168,21 @@ text_field!(
     /// Why a member joined a team.
     Reason, required: false, max: 64
 );
+
+/// A field of a JSON Merge Patch (RFC 7396): `None` when absent,
+/// `Some(None)` for `null` (remove), `Some(Some(value))` to set. Use with
+/// `#[serde(default, deserialize_with = "patch_field")]`.
+pub type PatchField<T> = Option<Option<T>>;
+
+/// Deserializes a present field, `null` included, as `Some`; serde's
+/// `default` makes an absent one `None`.
+pub fn patch_field<'de, D, T>(deserializer: D) -> Result<PatchField<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
 
 /// The rules each named field breaks.
 pub fn check_fields(fields: &[(&'static str, &dyn Check)]) -> FieldErrors {

@@ -10,11 +10,11 @@ pub use pool::{
     Access, Database, PgPools, PoolError, PoolOptions, PoolState, WorkError, default_pool_size,
     default_write_pool_size,
 };
-pub use sqlite::{DbConn, Inline, SqliteConn, SqliteManager, run_inline};
+pub use sqlite::{DbConn, Inline, SqliteConn, SqliteManager, Synchronous, run_inline};
 
 use diesel::Connection as _;
 use diesel::PgConnection;
-use diesel::connection::AnsiTransactionManager;
+use diesel::connection::{AnsiTransactionManager, TransactionManager as SyncTransactionManager};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -98,7 +98,8 @@ impl Connection {
             Backend::Postgres => establish_pg(url.to_owned())
                 .await
                 .map(|conn| Connection::Pg(Box::new(conn))),
-            Backend::Sqlite => sqlite::connect(sqlite::path(url)).map(Connection::Sqlite),
+            Backend::Sqlite => sqlite::connect(sqlite::path(url), sqlite::Synchronous::Full)
+                .map(Connection::Sqlite),
         }
     }
 
@@ -127,7 +128,7 @@ pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Se
         Backend::Postgres => PgConnection::establish(url)?
             .run_pending_migrations(PG_MIGRATIONS)?
             .len(),
-        Backend::Sqlite => sqlite::establish(sqlite::path(url))?
+        Backend::Sqlite => sqlite::establish(sqlite::path(url), sqlite::Synchronous::Full)?
             .run_pending_migrations(SQLITE_MIGRATIONS)?
             .len(),
     };
@@ -142,6 +143,9 @@ pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Se
 /// database. On PostgreSQL it is an ordinary `BEGIN`; the repository takes
 /// the row locks it needs. Commits when `f` returns `Ok`, rolls back otherwise.
 ///
+/// Inside another transaction it is a savepoint of that one (both backends),
+/// so a write can join the transaction of the request around it.
+///
 /// Cancellation: should the request be dropped while the transaction is
 /// open, diesel-async leaves the connection's transaction state open (or
 /// marked broken), and the pool discards it on its next checkout.
@@ -155,10 +159,7 @@ where
             <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?;
         }
         Conn::Sqlite(c) => {
-            c.spawn_blocking(|inner| {
-                AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
-            })
-            .await?;
+            c.spawn_blocking(begin_sqlite).await?;
         }
     }
     match f(conn).await {
@@ -177,6 +178,20 @@ where
             let _ = on_backend!(conn, |c| rollback(c).await);
             Err(error)
         }
+    }
+}
+
+/// SQLite's `BEGIN IMMEDIATE`, or a savepoint when a transaction is open.
+fn begin_sqlite(conn: &mut SqliteConnection) -> QueryResult<()> {
+    let open = <AnsiTransactionManager as SyncTransactionManager<SqliteConnection>>::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some();
+    if open {
+        <AnsiTransactionManager as SyncTransactionManager<SqliteConnection>>::begin_transaction(
+            conn,
+        )
+    } else {
+        AnsiTransactionManager::begin_transaction_sql(conn, "BEGIN IMMEDIATE")
     }
 }
 

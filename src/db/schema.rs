@@ -66,5 +66,22 @@ diesel::allow_tables_to_appear_in_same_query!(
     team_memberships,
     users,
     interviews,
-    favorite_interviews
+    favorite_interviews,
+    idempotency_keys
 );
+
+diesel::table! {
+    idempotency_keys (user_id, idempotency_key) {
+        user_id -> BigInt,
+        idempotency_key -> Text,
+        fingerprint -> Text,
+        claim -> Text,
+        claimed_at -> Timestamp,
+        status -> Nullable<Integer>,
+        location -> Nullable<Text>,
+        body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(idempotency_keys -> users (user_id));

@@ -77,6 +77,20 @@ impl JsonBody {
         parse_json(&bytes)
     }
 
+    /// What stands for this body when a request is compared with an
+    /// earlier one (`Idempotency-Key`): the JSON value it holds, whatever
+    /// its key order or whitespace, or its bytes when it is not JSON.
+    pub fn fingerprint(&self, path: &str) -> String {
+        let bytes = self.0.as_deref().unwrap_or_default();
+        let mut input = path.as_bytes().to_vec();
+        input.push(0);
+        match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(value) => canonical(&value, &mut input),
+            Err(_) => input.extend_from_slice(bytes),
+        }
+        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&input))
+    }
+
     /// The body as `T`, or `T::default()` when there is no body at all or
     /// it is JSON `null` (as the document's `oneOf: [T, null]` allows).
     pub fn parse_or_default<T: DeserializeOwned + Default>(self) -> Result<T, ApiError> {
@@ -86,6 +100,38 @@ impl JsonBody {
         } else {
             parse_json(&bytes)
         }
+    }
+}
+
+/// `value` as JSON with every object's keys sorted.
+fn canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(object) => {
+            let mut entries: Vec<_> = object.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical(&Value::String(key.clone()), out);
+                out.push(b':');
+                canonical(value, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
     }
 }
 

@@ -128,33 +128,56 @@ pub async fn author_of(conn: &mut Conn<'_>, id: i64) -> QueryResult<Option<i64>>
 }
 
 /// The first steps of both author-only writes, in the SPEC's order: the
-/// interview exists (404), then [`policy::may_change_interview`] (403).
-async fn check_author<E>(conn: &mut Conn<'_>, id: i64, caller_id: i64) -> Result<(), E>
-where
-    E: From<diesel::result::Error> + From<Refusal>,
-{
-    let author_id = author_of(conn, id)
-        .await?
-        .ok_or(Refusal::missing("interview", id))?;
-    Ok(policy::may_change_interview(id, author_id, caller_id)?)
-}
-
-/// Edits the interview on behalf of `caller_id`, in one write transaction:
-/// after the author check, `changes` (the parsed body; its error, a 400, is
-/// returned as it is) are applied and `updated_at` bumped when any field is
-/// given. Returns the interview as the caller now sees it.
-pub async fn update<E>(
+/// interview exists (404), then [`policy::may_change_interview`] (403),
+/// then the caller's precondition (`If-Match`, 412) on the interview as the
+/// caller sees it. On PostgreSQL the row is locked first (`FOR NO KEY
+/// UPDATE`, as the write would), so nothing changes it between the check
+/// and the write; SQLite's write transaction holds the database already.
+async fn check_author<E, P>(
     conn: &mut Conn<'_>,
     id: i64,
     caller_id: i64,
+    precondition: Option<P>,
+) -> Result<(), E>
+where
+    E: From<diesel::result::Error> + From<Refusal>,
+    P: FnOnce(InterviewWithAuthor, Option<bool>) -> Result<(), E>,
+{
+    let query = interviews::table.find(id).select(interviews::author_id);
+    let author_id = match conn {
+        Conn::Pg(c) => query.for_no_key_update().first(*c).await.optional(),
+        Conn::Sqlite(c) => query.first(*c).await.optional(),
+    }?
+    .ok_or(Refusal::missing("interview", id))?;
+    policy::may_change_interview(id, author_id, caller_id)?;
+    if let Some(precondition) = precondition {
+        let (row, favorited) = find_for_viewer(conn, id, Some(caller_id))
+            .await?
+            .ok_or(diesel::result::Error::NotFound)?;
+        precondition(row, favorited)?;
+    }
+    Ok(())
+}
+
+/// Edits the interview on behalf of `caller_id`, in one write transaction:
+/// after the author check and the `precondition`, `changes` (the parsed
+/// body; its error, a 400, is returned as it is) are applied and
+/// `updated_at` bumped when any field is given. Returns the interview as the
+/// caller now sees it.
+pub async fn update<E, P>(
+    conn: &mut Conn<'_>,
+    id: i64,
+    caller_id: i64,
+    precondition: Option<P>,
     changes: Result<InterviewChanges, E>,
     now: NaiveDateTime,
 ) -> Result<(InterviewWithAuthor, Option<bool>), E>
 where
     E: From<diesel::result::Error> + From<Refusal>,
+    P: FnOnce(InterviewWithAuthor, Option<bool>) -> Result<(), E>,
 {
     write_transaction(conn, async |conn| {
-        check_author::<E>(conn, id, caller_id).await?;
+        check_author(conn, id, caller_id, precondition).await?;
         let changes = changes?;
         if changes.title.is_some()
             || changes.company.is_some()
@@ -172,14 +195,20 @@ where
     .await
 }
 
-/// Deletes the interview on behalf of `caller_id` after the author check;
-/// its favorites go with it (`ON DELETE CASCADE`).
-pub async fn delete<E>(conn: &mut Conn<'_>, id: i64, caller_id: i64) -> Result<(), E>
+/// Deletes the interview on behalf of `caller_id` after the author check
+/// and the `precondition`; its favorites go with it (`ON DELETE CASCADE`).
+pub async fn delete<E, P>(
+    conn: &mut Conn<'_>,
+    id: i64,
+    caller_id: i64,
+    precondition: Option<P>,
+) -> Result<(), E>
 where
     E: From<diesel::result::Error> + From<Refusal>,
+    P: FnOnce(InterviewWithAuthor, Option<bool>) -> Result<(), E>,
 {
     write_transaction(conn, async |conn| {
-        check_author::<E>(conn, id, caller_id).await?;
+        check_author(conn, id, caller_id, precondition).await?;
         let delete = diesel::delete(interviews::table.find(id));
         on_backend!(conn, |c| delete.execute(c).await)?;
         Ok(())

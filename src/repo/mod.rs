@@ -3,6 +3,7 @@
 
 pub mod counter;
 pub mod favorites;
+pub mod idempotency;
 pub mod interviews;
 pub mod keyset;
 pub mod memberships;

@@ -8,23 +8,13 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use favorites::db::Backend;
 
-use crate::harness::{Options, TestApp};
-
-/// Waits for `condition` to hold, polling what the test can observe, and
-/// fails with `what` after 30 s.
-async fn wait_until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use crate::harness::{Options, TestApp, wait_until};
 
 /// The pool's connections in the given state, from `/metrics`.
 async fn pool_connections(app: &TestApp, state: &str) -> i64 {

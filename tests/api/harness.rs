@@ -763,3 +763,13 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Waits for `condition` to hold, polling what the test can observe, and
+/// fails with `what` after 30 s.
+pub async fn wait_until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -409,6 +409,50 @@ async fn patch_by_the_author_changes_the_given_fields(app: TestApp) {
     assert_eq!(fetched, edited);
 }
 
+/// JSON Merge Patch (RFC 7396): `null` removes a field, so optional texts
+/// go back to `""`; `title` cannot be removed.
+async fn patch_null_clears_optional_fields_and_is_400_for_title(app: TestApp) {
+    let author = app.token("author");
+    let created = app
+        .call(
+            Method::POST,
+            INTERVIEWS,
+            Some(&author),
+            Some(json!({"title": "Kept", "company": "Acme", "position": "SRE", "body": "notes"})),
+        )
+        .await
+        .assert_status(201)
+        .body;
+    let path = format!("{INTERVIEWS}/{}", created["id"]);
+    let counts = app.snapshot();
+    for input in [
+        json!({"title": null}),
+        json!({"title": null, "company": null}),
+    ] {
+        let reply = app
+            .call(Method::PATCH, &path, Some(&author), Some(input.clone()))
+            .await;
+        assert_eq!(error_fields(&reply), vec!["title"], "{input}");
+    }
+    assert_eq!(app.get(&path, Some(&author)).await.body, created);
+    assert_eq!(app.snapshot(), counts);
+
+    let cleared = app
+        .send(
+            app.request(Method::PATCH, &path, Some(&author))
+                .header("content-type", "application/merge-patch+json")
+                .body(r#"{"company": null, "body": null}"#),
+        )
+        .await
+        .assert_status(200)
+        .body;
+    assert_eq!(cleared["company"], "");
+    assert_eq!(cleared["body"], "");
+    assert_eq!(cleared["position"], "SRE", "absent fields are kept");
+    assert_eq!(cleared["title"], "Kept");
+    assert_eq!(app.get(&path, Some(&author)).await.body, cleared);
+}
+
 async fn patch_validates_the_values(app: TestApp) {
     let author = app.token("author");
     let id = app.interview(&author, "Kept").await;
@@ -709,6 +753,7 @@ both_backends!(
     get_a_missing_interview_is_404,
     patch_by_the_author_changes_the_given_fields,
     patch_validates_the_values,
+    patch_null_clears_optional_fields_and_is_400_for_title,
     patch_by_another_user_is_403_and_missing_is_404,
     patch_checks_existence_then_permission_then_body,
     delete_by_the_author_removes_it,
