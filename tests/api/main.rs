@@ -17,5 +17,6 @@ mod openapi;
 mod outage;
 mod pagination;
 mod production;
+mod prometheus;
 mod shutdown;
 mod teams;
