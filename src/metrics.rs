@@ -5,11 +5,13 @@
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::db::Database;
 
 const NAMESPACE: &str = "favorites";
+/// The content type of Prometheus's text exposition format.
+pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Latency buckets in seconds, fine-grained where this service lives.
 const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -18,7 +20,7 @@ const BUCKETS: [f64; 14] = [
 /// The metrics of one running service; cheap to clone (shared handles).
 #[derive(Clone)]
 pub struct Metrics {
-    /// The middleware that counts requests and serves `/metrics`.
+    /// The middleware that counts requests by route pattern and status.
     pub http: PrometheusMetrics,
     pub in_flight: IntGauge,
     /// Successful favorite writes by `operation`: favorite, unfavorite, toggle.
@@ -46,9 +48,11 @@ impl Metrics {
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(favorite_operations.clone()))?;
         registry.register(Box::new(PoolCollector::new(pool)?))?;
+        // No `.endpoint()`: the middleware would swap its text into the
+        // response of the app inside it, keeping headers that do not fit the
+        // text (`Content-Encoding: gzip`). The router serves `render`.
         let http = PrometheusMetricsBuilder::new(NAMESPACE)
             .registry(registry)
-            .endpoint("/metrics")
             .buckets(&BUCKETS)
             .mask_unmatched_patterns("UNMATCHED")
             .build()
@@ -58,6 +62,12 @@ impl Metrics {
             in_flight,
             favorite_operations,
         })
+    }
+
+    /// Every metric in the text format ([`TEXT_FORMAT`]), as `GET /metrics`
+    /// serves it.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        TextEncoder::new().encode_to_string(&self.http.registry.gather())
     }
 
     /// Counts one successful favorite write: `favorite`, `unfavorite` or `toggle`.

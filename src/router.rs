@@ -24,6 +24,7 @@ use crate::http::conditional::conditional;
 use crate::http::context::{REQUEST_ID, request_context};
 use crate::http::fallback::{RouteTable, problem_for_bare_errors, unmatched};
 use crate::http::ratelimit::{ByIp, ByUser, Limit};
+use crate::metrics::TEXT_FORMAT;
 use crate::state::AppState;
 
 /// What one server's apps are built from; each worker builds its `App`
@@ -95,6 +96,7 @@ pub fn app(
         }))
         .service(SwaggerUi::new("/docs/{_:.*}").config(docs_config()))
         .route("/docs", web::get().to(docs_index))
+        .route("/metrics", web::get().to(metrics))
         .default_service(web::to(unmatched))
         // Listed innermost first: actix runs the last `wrap` first.
         // Tags what the handlers answered, before anything compresses it.
@@ -144,6 +146,15 @@ fn cors(origins: &[String]) -> Cors {
         ])
         .max_age(3600)
         .block_on_origin_mismatch(false)
+}
+
+/// `GET /metrics`: an ordinary route, so `Compress` encodes it as it does
+/// every response (Prometheus asks for gzip).
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let text = state.metrics.render().map_err(|error| {
+        ApiError::Internal(format!("the metrics could not be encoded: {error}"))
+    })?;
+    Ok(HttpResponse::Ok().content_type(TEXT_FORMAT).body(text))
 }
 
 async fn openapi_json(document: web::Data<OpenApi>) -> HttpResponse {

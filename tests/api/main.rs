@@ -19,5 +19,6 @@ mod openapi;
 mod outage;
 mod pagination;
 mod production;
+mod prometheus;
 mod shutdown;
 mod teams;

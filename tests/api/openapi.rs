@@ -11,8 +11,14 @@ use crate::harness::TestApp;
 
 const COMMITTED: &str = "openapi/openapi.json";
 const REGENERATE: &str = "cargo run -q -- openapi > openapi/openapi.json";
-/// Routes that serve the documentation itself rather than the API.
-const META_ROUTES: [&str; 3] = ["GET /api/v1/openapi.json", "GET /docs", "GET /docs/{_:.*}"];
+/// Routes that serve the documentation itself or the operators' metrics
+/// rather than the API.
+const META_ROUTES: [&str; 4] = [
+    "GET /api/v1/openapi.json",
+    "GET /docs",
+    "GET /docs/{_:.*}",
+    "GET /metrics",
+];
 
 fn generated() -> Value {
     serde_json::to_value(favorites::router::document()).expect("the document serialises")
