@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::http::body::MAX_BODY_BYTES;
 use crate::http::context::{REQUEST_ID, request_context};
 use crate::http::fallback::{RouteTable, problem_for_bare_errors, unmatched};
-use crate::http::ratelimit::{ByIp, ByUser, Limit};
+use crate::http::ratelimit::{ByIp, ByUser, Limit, RATELIMIT, RATELIMIT_POLICY};
 use crate::state::AppState;
 
 /// What one server's apps are built from; each worker builds its `App`
@@ -128,6 +128,8 @@ fn cors(origins: &[String]) -> Cors {
             header::LINK,
             header::LOCATION,
             header::RETRY_AFTER,
+            RATELIMIT,
+            RATELIMIT_POLICY,
             header::WWW_AUTHENTICATE,
             HeaderName::from_static(REQUEST_ID),
         ])
