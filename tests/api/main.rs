@@ -17,5 +17,6 @@ mod openapi;
 mod outage;
 mod pagination;
 mod production;
+mod ratelimit;
 mod shutdown;
 mod teams;
