@@ -4,6 +4,7 @@
 //! handler's annotation lists only the answers it chooses itself.
 
 use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{
     HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn,
@@ -72,7 +73,8 @@ pub fn base() -> Document {
 ///   and `Vary` on 200, and 304; `ETag` on every 200 `PATCH`;
 /// - 409 and 422, and `Idempotent-Replayed` on 201, where `Idempotency-Key`
 ///   is taken;
-/// - 429 everywhere, 503 everywhere but `/healthz` (it needs no database).
+/// - 429 everywhere, 503 everywhere but `/healthz` (it needs no database);
+/// - `RateLimit-Policy` and `RateLimit` on every response.
 pub fn add_shared_responses(document: &mut Document, max_body_bytes: usize) {
     for (path, item) in document.paths.paths.iter_mut() {
         let operations = [
@@ -85,6 +87,63 @@ pub fn add_shared_responses(document: &mut Document, max_body_bytes: usize) {
         for (method, operation) in operations {
             if let Some(operation) = operation {
                 add_to_operation(path, method, operation, max_body_bytes);
+            }
+        }
+    }
+    add_rate_limit_headers(document);
+}
+
+/// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-09)
+/// on every response: the limits wrap every route. Defined once under
+/// `components.headers` and marked not required, since they are absent
+/// where no limit is configured or applies.
+fn add_rate_limit_headers(document: &mut Document) {
+    let fields = [
+        (
+            "RateLimit-Policy",
+            "The rate limits that applied to this request, when limits are configured: \
+             one item per limit (`per-ip`; `per-user` with a valid token), `q` requests \
+             allowed per window of `w` seconds, e.g. `\"per-ip\";q=60;w=60`",
+        ),
+        (
+            "RateLimit",
+            "What is left of each limit in `RateLimit-Policy`: `r` requests remaining and \
+             `t` seconds until the whole quota is available again, e.g. \
+             `\"per-ip\";r=59;t=1`; `r=0` on a 429",
+        ),
+    ];
+    let components = document.components.get_or_insert_with(Default::default);
+    for (name, description) in fields {
+        let header = HeaderBuilder::new()
+            .description(Some(description))
+            // utoipa's `Header` has no `required`; OpenAPI's default is
+            // false, and saying so spares generators a guess.
+            .extensions(Some(Extensions::from_iter([("required", false)])))
+            .build();
+        components.headers.insert(name.to_owned(), header.into());
+    }
+    let responses = document
+        .paths
+        .paths
+        .values_mut()
+        .flat_map(|item| {
+            [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+        })
+        .flatten()
+        .flat_map(|operation| operation.responses.responses.values_mut());
+    for response in responses {
+        if let RefOr::T(response) = response {
+            for (name, _) in fields {
+                let reference = Ref::new(format!("#/components/headers/{name}"));
+                response
+                    .headers
+                    .insert(name.to_owned(), RefOr::Ref(reference));
             }
         }
     }

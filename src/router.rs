@@ -23,7 +23,7 @@ use crate::http::body::MAX_BODY_BYTES;
 use crate::http::conditional::conditional;
 use crate::http::context::{REQUEST_ID, request_context};
 use crate::http::fallback::{RouteTable, problem_for_bare_errors, unmatched};
-use crate::http::ratelimit::{ByIp, ByUser, Limit};
+use crate::http::ratelimit::{ByIp, ByUser, Limit, RATELIMIT, RATELIMIT_POLICY};
 use crate::metrics::TEXT_FORMAT;
 use crate::state::AppState;
 
@@ -136,11 +136,11 @@ fn cors(origins: &[String]) -> Cors {
         .expose_headers([
             header::ETAG,
             HeaderName::from_static(IDEMPOTENT_REPLAYED),
-            HeaderName::from_static("ratelimit"),
-            HeaderName::from_static("ratelimit-policy"),
             header::LINK,
             header::LOCATION,
             header::RETRY_AFTER,
+            RATELIMIT,
+            RATELIMIT_POLICY,
             header::WWW_AUTHENTICATE,
             HeaderName::from_static(REQUEST_ID),
         ])

@@ -20,5 +20,6 @@ mod outage;
 mod pagination;
 mod production;
 mod prometheus;
+mod ratelimit;
 mod shutdown;
 mod teams;
