@@ -50,8 +50,8 @@ async fn postgres_cancelled_transaction_never_reaches_the_next_request() {
     let author = app.token("cancel-author");
     let id = app.interview(&author, "original").await;
 
-    // The test holds the interview's row lock, so the PATCH's UPDATE waits
-    // inside its transaction.
+    // The test holds the interview's row lock, so the PATCH waits for it
+    // inside its transaction (locking the row before its checks).
     let mut locker = PgConnection::establish(&app.database.url).expect("connect");
     locker
         .batch_execute(&format!(
@@ -72,7 +72,7 @@ async fn postgres_cancelled_transaction_never_reaches_the_next_request() {
     .expect("send the PATCH");
     let waiting_update = "SELECT count(*) AS n FROM pg_stat_activity \
          WHERE datname = current_database() AND wait_event_type = 'Lock' \
-         AND query LIKE 'UPDATE%interviews%'";
+         AND query LIKE '%interviews%'";
     wait_until("the PATCH waits for the row lock", async || {
         app.count(waiting_update) == 1
     })
