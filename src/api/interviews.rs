@@ -315,7 +315,6 @@ fn current_is(
     if_match: IfMatch,
 ) -> Option<impl FnOnce(InterviewWithAuthor, Option<bool>) -> Result<(), ApiError>> {
     if_match
-        .0
-        .is_some()
-        .then(|| move |row, favorited| if_match.check(&Interview::new(row, favorited)))
+        .is_present()
+        .then_some(move |row, favorited| if_match.check(&Interview::new(row, favorited)))
 }

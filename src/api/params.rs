@@ -113,7 +113,7 @@ pub struct IfMatchHeader {
     /// when the interview has changed since, the write is refused with 412
     /// `precondition_failed` and changes nothing. Without it, the write is
     /// unconditional.
-    #[param(rename = "If-Match", value_type = Option<String>, example = "\"8f14e45fceea167a5a36dedd4bea2543\"")]
+    #[param(rename = "If-Match", value_type = String, required = false, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7E]*"( *, *(W/)?"[\x21\x23-\x7E]*")*)$"#, example = "\"8f14e45fceea167a5a36dedd4bea2543\"")]
     if_match: Option<String>,
 }
 
@@ -129,6 +129,6 @@ pub struct IdempotencyKeyHeader {
     /// with another body is 422 `idempotency_key_reused`; a repeat while
     /// the first is still running is 409 `idempotency_key_in_progress`. A
     /// request that fails does not use the key up.
-    #[param(rename = "Idempotency-Key", value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$", example = "5f1c7d8e-2b9a-4c61-9d3e-0a7b6c5d4e3f")]
+    #[param(rename = "Idempotency-Key", value_type = String, required = false, min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$", example = "5f1c7d8e-2b9a-4c61-9d3e-0a7b6c5d4e3f")]
     idempotency_key: Option<String>,
 }

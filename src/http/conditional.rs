@@ -104,32 +104,40 @@ impl Tags {
             let text = value
                 .to_str()
                 .map_err(|_| format!("{name} must be ASCII"))?;
-            for item in text
-                .split(',')
-                .map(str::trim)
-                .filter(|item| !item.is_empty())
-            {
-                if item == "*" {
+            let malformed = || {
+                format!(
+                    "{name} must be `*` or a list of entity tags such as \"abc\" or W/\"abc\", got `{}`",
+                    text.escape_debug()
+                )
+            };
+            // `*`, or entity tags (`"…"` / `W/"…"`; the opaque part may hold
+            // commas) separated by commas and optional whitespace.
+            let separators: &[char] = &[' ', '\t', ','];
+            let mut rest = text.trim_start_matches(separators);
+            while !rest.is_empty() {
+                if let Some(after) = rest.strip_prefix('*') {
                     any = true;
-                    continue;
+                    rest = after;
+                } else {
+                    let (weak, quoted) = match rest.strip_prefix("W/") {
+                        Some(after) => (true, after),
+                        None => (false, rest),
+                    };
+                    let opaque = quoted.strip_prefix('"').ok_or_else(malformed)?;
+                    let end = opaque.find('"').ok_or_else(malformed)?;
+                    let valid = |b: u8| b == 0x21 || (0x23..=0x7e).contains(&b);
+                    if !opaque[..end].bytes().all(valid) {
+                        return Err(malformed());
+                    }
+                    tags.push((weak, format!("\"{}\"", &opaque[..end])));
+                    rest = &opaque[end + 1..];
                 }
-                let (weak, opaque) = match item.strip_prefix("W/") {
-                    Some(rest) => (true, rest),
-                    None => (false, item),
-                };
-                let valid = opaque.len() >= 2
-                    && opaque.starts_with('"')
-                    && opaque.ends_with('"')
-                    && opaque[1..opaque.len() - 1]
-                        .bytes()
-                        .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
-                if !valid {
-                    return Err(format!(
-                        "{name} must be `*` or a list of entity tags such as \"abc\" or W/\"abc\", got `{}`",
-                        item.escape_debug()
-                    ));
+                rest = rest.trim_start_matches([' ', '\t']);
+                match rest.strip_prefix(',') {
+                    Some(after) => rest = after.trim_start_matches(separators),
+                    None if rest.is_empty() => {}
+                    None => return Err(malformed()),
                 }
-                tags.push((weak, opaque.to_owned()));
             }
         }
         Ok(match (present, any) {
@@ -215,7 +223,8 @@ mod tests {
     fn entity_tag_lists_parse_and_compare() {
         assert_eq!(parse(&[]), Ok(None));
         assert_eq!(parse(&["*"]), Ok(Some(Tags::Any)));
-        let tags = parse(&[r#""a", W/"b""#, r#""c""#]).unwrap().unwrap();
+        let tags = parse(&[r#""a", W/"b""#, r#""c""#, r#""d,e""#]).unwrap().unwrap();
+        assert!(tags.matches_strongly(r#""d,e""#), "an opaque tag may hold a comma");
         assert!(tags.matches_strongly(r#""a""#) && tags.matches_strongly(r#""c""#));
         assert!(
             !tags.matches_strongly(r#""b""#),
@@ -223,7 +232,7 @@ mod tests {
         );
         assert!(tags.matches_weakly(r#""b""#));
         assert!(!tags.matches_weakly(r#""d""#));
-        for bad in ["abc", r#""a"b""#, r#"W/abc"#, "\"", r#""sp ace""#] {
+        for bad in ["abc", r#""a"b""#, "W/abc", "\"", r#""sp ace""#, "null", r#""a" "b""#] {
             assert!(parse(&[bad]).is_err(), "{bad}");
         }
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,7 @@ from favorites_client.api.favorites import (  # noqa: E402
     put_favorite,
     toggle_favorite,
 )
-from favorites_client.api.interviews import create_interview  # noqa: E402
+from favorites_client.api.interviews import create_interview, get_interview  # noqa: E402
 from favorites_client.api.users import get_me  # noqa: E402
 from favorites_client.models import (  # noqa: E402
     CreateInterview,
@@ -89,12 +90,24 @@ def main() -> None:
     bob_id = expect(get_me.sync_detailed(client=bob), 200, User, "GET /me (bob)").id
     check(alice_id != bob_id, "alice and bob are different users")
 
-    # alice publishes an interview.
-    created = create_interview.sync_detailed(
-        client=alice,
-        body=CreateInterview(title="Backend engineer onsite (Python client)", company="Acme", position="SRE", body="Four rounds."),
-    )
+    # alice publishes an interview, with an Idempotency-Key: the retry of the
+    # same request gets the same interview back instead of a second one.
+    key = f"python-smoke-{uuid.uuid4()}"
+    new_interview = CreateInterview(title="Backend engineer onsite (Python client)", company="Acme", position="SRE", body="Four rounds.")
+    created = create_interview.sync_detailed(client=alice, body=new_interview, idempotency_key=key)
     interview = expect(created, 201, Interview, "POST /interviews")
+    retried = create_interview.sync_detailed(client=alice, body=new_interview, idempotency_key=key)
+    check(expect(retried, 201, Interview, "POST /interviews (retried)").id == interview.id, "the retry is the same interview")
+    check(retried.headers.get("idempotent-replayed") == "true", "the retry is a replay", retried.headers)
+
+    # Revalidating it with its ETag: 304, no body.
+    fetched = get_interview.sync_detailed(interview.id, client=alice)
+    expect(fetched, 200, Interview, "GET /interviews/{id}")
+    etag = fetched.headers.get("etag")
+    check(etag is not None and etag.startswith('"'), "the interview has an ETag", etag)
+    revalidated = get_interview.sync_detailed(interview.id, client=alice, if_none_match=etag)
+    check(revalidated.status_code == 304, "If-None-Match with its ETag is 304", revalidated.status_code)
+    check(revalidated.content == b"", "a 304 has no body", revalidated.content)
     interview_id = interview.id
     check(interview.author.id == alice_id, "the caller is the author", interview.author)
     check(interview.favorites_count == 0, "a new interview has no favorites", interview.favorites_count)

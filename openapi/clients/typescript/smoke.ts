@@ -2,13 +2,17 @@
 // openapi-typescript generated from openapi/openapi.json) against a live
 // server: alice publishes an interview, bob favorites it (PUT), toggles it off
 // and on again, alice favorites it too; then bob's favorites and the
-// interview's favorited-by list are read back and checked.
+// interview's favorited-by list are read back and checked. The interview is
+// published with an Idempotency-Key (and retried), and revalidated with its
+// ETag through If-None-Match.
 //
 //   FAVORITES_BASE_URL     e.g. http://127.0.0.1:8080
 //   FAVORITES_TOKEN_ALICE  bearer token of the interview's author
 //   FAVORITES_TOKEN_BOB    bearer token of a second user
 //
 // Exits non-zero on the first mismatch.
+
+import { randomUUID } from "node:crypto";
 
 import createClient from "openapi-fetch";
 import type { components, paths } from "./generated/schema.js";
@@ -74,19 +78,44 @@ async function main(): Promise<void> {
   const bobId = meBob.data!.id;
   check(aliceId !== bobId, "alice and bob are different users");
 
-  // alice publishes an interview.
-  const created = await client.POST("/api/v1/interviews", {
+  // alice publishes an interview, with an Idempotency-Key: the retry of the
+  // same request gets the same interview back instead of a second one.
+  const publish = {
     headers: alice,
+    params: { header: { "Idempotency-Key": `typescript-smoke-${randomUUID()}` } },
     body: {
       title: "Backend engineer onsite (TypeScript client)",
       company: "Acme",
       position: "SRE",
       body: "Four rounds.",
     },
-  });
+  };
+  const created = await client.POST("/api/v1/interviews", publish);
   expectStatus(created.response, 201, "POST /interviews");
   const interview = created.data!;
   const interviewId = interview.id;
+  const retried = await client.POST("/api/v1/interviews", publish);
+  expectStatus(retried.response, 201, "POST /interviews (retried)");
+  check(retried.data!.id === interviewId, "the retry is the same interview", retried.data!.id);
+  check(
+    retried.response.headers.get("Idempotent-Replayed") === "true",
+    "the retry is a replay",
+    retried.response.headers.get("Idempotent-Replayed"),
+  );
+
+  // Revalidating it with its ETag: 304, no body.
+  const fetched = await client.GET("/api/v1/interviews/{interview_id}", {
+    headers: alice,
+    params: { path: { interview_id: interviewId } },
+  });
+  expectStatus(fetched.response, 200, "GET /interviews/{id}");
+  const etag = fetched.response.headers.get("ETag");
+  check(etag !== null && etag.startsWith('"'), "the interview has an ETag", etag);
+  const revalidated = await client.GET("/api/v1/interviews/{interview_id}", {
+    headers: alice,
+    params: { path: { interview_id: interviewId }, header: { "If-None-Match": etag! } },
+  });
+  expectStatus(revalidated.response, 304, "GET /interviews/{id} with If-None-Match");
   check(interview.author.id === aliceId, "the caller is the author", interview.author);
   check(interview.favorites_count === 0, "a new interview has no favorites", interview.favorites_count);
   check(
