@@ -1,6 +1,9 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build of the favorites service. Not built in CI (no Docker
-# engine runs there); kept simple and standard.
+# Multi-stage build of the favorites service, kept simple and standard. No
+# container engine runs in CI, so CI replays this file without one, reading
+# it instruction by instruction: `bash .ci/container.sh runtime` (every run:
+# the runtime stage with the release binary, started and health-checked) and
+# `bash .ci/container.sh build` (on demand: both stages, from scratch).
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
