@@ -1,12 +1,17 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build of the favorites service. Not built in CI (no Docker
-# engine runs there); kept simple and standard.
+# Multi-stage build of the favorites service, kept simple and standard. No
+# container engine runs in CI, so CI replays this file without one, reading
+# it instruction by instruction: `bash .ci/container.sh runtime` (every run:
+# the runtime stage with the release binary, started and health-checked) and
+# `bash .ci/container.sh build` (on demand: both stages, from scratch).
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# C toolchain for the bundled SQLite, libpq and aws-lc.
+# C toolchain for the bundled SQLite, libpq and aws-lc. The bundled libpq
+# (pq-sys "bundled" -> pq-src "with-openssl") is built against the system
+# OpenSSL, found with pkg-config: libssl-dev here, libssl3 at run time.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential cmake perl pkg-config \
+    && apt-get install -y --no-install-recommends build-essential cmake perl pkg-config libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 # Dependencies first, so they are cached until Cargo.toml/Cargo.lock change.
 COPY Cargo.toml Cargo.lock ./
@@ -18,8 +23,10 @@ COPY migrations migrations
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin favorites
 
 FROM debian:bookworm-slim AS runtime
+# libssl3 by name: the binary links libssl.so.3 and libcrypto.so.3 (libpq's
+# TLS); ca-certificates happens to pull it in too, through openssl.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin favorites \
     && mkdir -p /data && chown favorites:favorites /data
