@@ -297,7 +297,7 @@ fn bad_request_description(operation: &Operation) -> Option<String> {
     }
     if parameters
         .iter()
-        .any(|p| p.parameter_in == ParameterIn::Header && p.name != "If-None-Match")
+        .any(|p| p.parameter_in == ParameterIn::Header && p.name == "Idempotency-Key")
     {
         causes.push("malformed header (`invalid_header`)");
     }

@@ -109,11 +109,12 @@ pub struct MemberPath {
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
 pub struct IfMatchHeader {
-    /// The `ETag` of the representation this write was based on (or `*`);
-    /// when the interview has changed since, the write is refused with 412
+    /// The `ETag` of the representation this write was based on (`"…"`,
+    /// several comma-separated, or `*`); when the interview has changed
+    /// since (or the value is no entity tag), the write is refused with 412
     /// `precondition_failed` and changes nothing. Without it, the write is
     /// unconditional.
-    #[param(rename = "If-Match", value_type = String, required = false, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7E]*"( *, *(W/)?"[\x21\x23-\x7E]*")*)$"#, example = "\"8f14e45fceea167a5a36dedd4bea2543\"")]
+    #[param(rename = "If-Match", value_type = String, required = false, example = "\"8f14e45fceea167a5a36dedd4bea2543\"")]
     if_match: Option<String>,
 }
 

@@ -165,8 +165,9 @@ impl Tags {
 }
 
 /// A request's `If-Match` (RFC 9110 §13.1.1), as an extractor: `None` when
-/// the request has none (the write goes ahead unconditionally), 400
-/// `invalid_header` when it is malformed.
+/// the request has none (the write goes ahead unconditionally). A malformed
+/// one (or an empty list) names no representation, so its condition is
+/// false: the write is refused with 412 like a stale tag.
 #[derive(Debug, Clone)]
 pub struct IfMatch(pub Option<Tags>);
 
@@ -175,11 +176,9 @@ impl FromRequest for IfMatch {
     type Future = Ready<Result<IfMatch, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            Tags::parse(req.headers(), header::IF_MATCH)
-                .map(IfMatch)
-                .map_err(ApiError::InvalidHeader),
-        )
+        let tags = Tags::parse(req.headers(), header::IF_MATCH)
+            .unwrap_or_else(|_| Some(Tags::List(Vec::new())));
+        ready(Ok(IfMatch(tags)))
     }
 }
 
