@@ -157,6 +157,24 @@ fn pool_size_setting(
     }
 }
 
+/// A setting with two values, the first its default; case does not matter.
+fn either<T>(
+    setting: &'static str,
+    value: &Option<String>,
+    default: (&str, T),
+    other: (&str, T),
+) -> Result<T, ConfigError> {
+    match present(value).map(str::to_ascii_lowercase) {
+        None => Ok(default.1),
+        Some(text) if text == default.0 => Ok(default.1),
+        Some(text) if text == other.0 => Ok(other.1),
+        Some(text) => Err(invalid(
+            setting,
+            format!("`{text}` is neither `{}` nor `{}`", default.0, other.0),
+        )),
+    }
+}
+
 impl RawSettings {
     pub fn validate(&self) -> Result<Settings, ConfigError> {
         let database_url = present(&self.database_url)
@@ -208,19 +226,12 @@ impl RawSettings {
             }
             Some(secret) => Some(secret.as_bytes().to_vec()),
         };
-        let log_format = match present(&self.log_format)
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(invalid(
-                    "LOG_FORMAT",
-                    format!("`{other}` is neither `json` nor `pretty`"),
-                ));
-            }
-        };
+        let log_format = either(
+            "LOG_FORMAT",
+            &self.log_format,
+            ("pretty", LogFormat::Pretty),
+            ("json", LogFormat::Json),
+        )?;
         let cors_allowed_origins = match present(&self.cors_allowed_origins) {
             None => Vec::new(),
             Some(list) => list
@@ -232,32 +243,18 @@ impl RawSettings {
         };
         let rate_limit_per_ip = parse_rate(&self.rate_limit_per_ip, "RATE_LIMIT_PER_IP")?;
         let rate_limit_per_user = parse_rate(&self.rate_limit_per_user, "RATE_LIMIT_PER_USER")?;
-        let migrate_on_start = match present(&self.migrate_on_start)
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(other) => {
-                return Err(invalid(
-                    "MIGRATE_ON_START",
-                    format!("`{other}` is neither `true` nor `false`"),
-                ));
-            }
-        };
-        let sqlite_synchronous = match present(&self.sqlite_synchronous)
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("full") => Synchronous::Full,
-            Some("normal") => Synchronous::Normal,
-            Some(other) => {
-                return Err(invalid(
-                    "SQLITE_SYNCHRONOUS",
-                    format!("`{other}` is neither `full` nor `normal`"),
-                ));
-            }
-        };
+        let migrate_on_start = either(
+            "MIGRATE_ON_START",
+            &self.migrate_on_start,
+            ("true", true),
+            ("false", false),
+        )?;
+        let sqlite_synchronous = either(
+            "SQLITE_SYNCHRONOUS",
+            &self.sqlite_synchronous,
+            ("full", Synchronous::Full),
+            ("normal", Synchronous::Normal),
+        )?;
         Ok(Settings {
             database_url,
             backend,

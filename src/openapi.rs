@@ -3,15 +3,13 @@
 //! router has collected the paths from the handlers' annotations. A
 //! handler's annotation lists only the answers it chooses itself.
 
+use utoipa::openapi::Required;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{
-    HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn,
-};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::Required;
+use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -155,7 +153,8 @@ fn add_to_operation(
     operation: &mut Operation,
     max_body_bytes: usize,
 ) {
-    let tagged = path.starts_with("/api/v1/") && matches!(method, HttpMethod::Get | HttpMethod::Patch);
+    let tagged =
+        path.starts_with("/api/v1/") && matches!(method, HttpMethod::Get | HttpMethod::Patch);
     let revalidated = tagged && method == HttpMethod::Get;
     if revalidated {
         operation
@@ -354,7 +353,10 @@ fn representation_headers() -> [(&'static str, utoipa::openapi::header::Header);
             "Cache-Control",
             header("`private, no-cache` with a token; `public, max-age=5` for anonymous reads"),
         ),
-        ("Vary", header("`Authorization`: the caller is part of the representation")),
+        (
+            "Vary",
+            header("`Authorization`: the caller is part of the representation"),
+        ),
     ]
 }
 

@@ -222,8 +222,13 @@ mod tests {
     fn entity_tag_lists_parse_and_compare() {
         assert_eq!(parse(&[]), Ok(None));
         assert_eq!(parse(&["*"]), Ok(Some(Tags::Any)));
-        let tags = parse(&[r#""a", W/"b""#, r#""c""#, r#""d,e""#]).unwrap().unwrap();
-        assert!(tags.matches_strongly(r#""d,e""#), "an opaque tag may hold a comma");
+        let tags = parse(&[r#""a", W/"b""#, r#""c""#, r#""d,e""#])
+            .unwrap()
+            .unwrap();
+        assert!(
+            tags.matches_strongly(r#""d,e""#),
+            "an opaque tag may hold a comma"
+        );
         assert!(tags.matches_strongly(r#""a""#) && tags.matches_strongly(r#""c""#));
         assert!(
             !tags.matches_strongly(r#""b""#),
@@ -231,7 +236,15 @@ mod tests {
         );
         assert!(tags.matches_weakly(r#""b""#));
         assert!(!tags.matches_weakly(r#""d""#));
-        for bad in ["abc", r#""a"b""#, "W/abc", "\"", r#""sp ace""#, "null", r#""a" "b""#] {
+        for bad in [
+            "abc",
+            r#""a"b""#,
+            "W/abc",
+            "\"",
+            r#""sp ace""#,
+            "null",
+            r#""a" "b""#,
+        ] {
             assert!(parse(&[bad]).is_err(), "{bad}");
         }
     }

@@ -10,11 +10,9 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use favorites::db::Backend;
 
-use crate::harness::{Options, TestApp, wait_until};
+use crate::harness::{HeldLock, Options, TestApp, wait_until};
 
 /// The pool's connections in the given state, from `/metrics`.
 async fn pool_connections(app: &TestApp, state: &str) -> i64 {
@@ -52,12 +50,10 @@ async fn postgres_cancelled_transaction_never_reaches_the_next_request() {
 
     // The test holds the interview's row lock, so the PATCH waits for it
     // inside its transaction (locking the row before its checks).
-    let mut locker = PgConnection::establish(&app.database.url).expect("connect");
-    locker
-        .batch_execute(&format!(
-            "BEGIN; SELECT id FROM interviews WHERE id = {id} FOR UPDATE"
-        ))
-        .expect("lock the interview");
+    let lock = HeldLock::take(
+        &app,
+        &format!("SELECT id FROM interviews WHERE id = {id} FOR UPDATE"),
+    );
 
     let body = r#"{"title":"from the cancelled request"}"#;
     let address = app.base.trim_start_matches("http://").to_owned();
@@ -70,11 +66,8 @@ async fn postgres_cancelled_transaction_never_reaches_the_next_request() {
         body.len()
     )
     .expect("send the PATCH");
-    let waiting_update = "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock' \
-         AND query LIKE '%interviews%'";
     wait_until("the PATCH waits for the row lock", async || {
-        app.count(waiting_update) == 1
+        app.lock_waiters("%interviews%") == 1
     })
     .await;
 
@@ -84,7 +77,7 @@ async fn postgres_cancelled_transaction_never_reaches_the_next_request() {
         pool_connections(&app, "in_use").await == 0
     })
     .await;
-    locker.batch_execute("ROLLBACK").expect("release the lock");
+    lock.release();
 
     // The next write commits on its own, at once: had the cancelled
     // request's connection gone back to the pool, the next write would either

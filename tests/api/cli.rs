@@ -80,7 +80,7 @@ fn entries(dir: &Path) -> Vec<String> {
 fn bad_configuration_exits_2_with_one_line() {
     // Arguments, environment, and the setting the error must name.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 16] = [
+    let cases: [Case; 17] = [
         (&[], &[("BIND", "nonsense")], "BIND"),
         (
             &[],
@@ -119,6 +119,7 @@ fn bad_configuration_exits_2_with_one_line() {
         (&[], &[("JWT_SECRET", "short")], "JWT_SECRET"),
         (&[], &[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
         (&[], &[("MIGRATE_ON_START", "maybe")], "MIGRATE_ON_START"),
+        (&[], &[("SQLITE_SYNCHRONOUS", "off")], "SQLITE_SYNCHRONOUS"),
         (&["serve"], &[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
         (
             &["token", "--sub", "x"],

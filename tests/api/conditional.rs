@@ -2,14 +2,12 @@
 //! `If-None-Match` → 304, `Vary` and `Cache-Control`, and `If-Match` on
 //! `PATCH` / `DELETE /interviews/{id}` → 412 when stale.
 
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use favorites::db::Backend;
 use reqwest::Method;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::harness::{Reply, TestApp, wait_until};
+use crate::harness::{HeldLock, Reply, TestApp, wait_until};
 
 const INTERVIEWS: &str = "/api/v1/interviews";
 
@@ -248,12 +246,10 @@ async fn postgres_concurrent_if_match_lets_one_write_through() {
     let path = format!("{INTERVIEWS}/{id}");
     let tag = etag(&app.get(&path, Some(&ada)).await);
 
-    let mut locker = PgConnection::establish(&app.database.url).expect("connect");
-    locker
-        .batch_execute(&format!(
-            "BEGIN; SELECT id FROM interviews WHERE id = {id} FOR UPDATE"
-        ))
-        .expect("lock the interview");
+    let lock = HeldLock::take(
+        &app,
+        &format!("SELECT id FROM interviews WHERE id = {id} FOR UPDATE"),
+    );
     let requests = ["one", "two"].map(|title| {
         app.send(
             app.request(Method::PATCH, &path, Some(&ada))
@@ -261,15 +257,12 @@ async fn postgres_concurrent_if_match_lets_one_write_through() {
                 .json(&json!({"title": title})),
         )
     });
-    let waiting = "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock' \
-         AND query LIKE '%interviews%'";
     let (replies, ()) = futures::join!(futures::future::join_all(requests), async {
         wait_until("both PATCHes wait for the row", async || {
-            app.count(waiting) == 2
+            app.lock_waiters("%interviews%") == 2
         })
         .await;
-        locker.batch_execute("ROLLBACK").expect("release the lock");
+        lock.release();
     });
     let mut statuses: Vec<u16> = replies.iter().map(|reply| reply.status.as_u16()).collect();
     statuses.sort_unstable();

@@ -773,3 +773,36 @@ pub async fn wait_until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A lock a test holds on the app's PostgreSQL database, in a transaction of
+/// its own (`BEGIN; <statement>`), until [`release`](Self::release) (or drop).
+pub struct HeldLock(PgConnection);
+
+impl HeldLock {
+    pub fn take(app: &TestApp, statement: &str) -> HeldLock {
+        let mut conn = PgConnection::establish(&app.database.url).expect("connect");
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            &format!("BEGIN; {statement}"),
+        )
+        .unwrap_or_else(|error| panic!("{statement}: {error}"));
+        HeldLock(conn)
+    }
+
+    pub fn release(mut self) {
+        diesel::connection::SimpleConnection::batch_execute(&mut self.0, "ROLLBACK")
+            .expect("release the lock");
+    }
+}
+
+impl TestApp {
+    /// How many of the server's sessions wait for a lock in a statement
+    /// `LIKE pattern` (PostgreSQL).
+    pub fn lock_waiters(&self, pattern: &str) -> i64 {
+        self.count(&format!(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock' \
+             AND query LIKE '{pattern}'"
+        ))
+    }
+}

@@ -9,6 +9,7 @@ mod cancellation;
 mod cli;
 mod concurrency;
 mod conditional;
+mod durability;
 mod errors;
 mod explain;
 mod favorites;
