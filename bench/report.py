@@ -47,6 +47,23 @@ def wrk_result(path):
     return None
 
 
+def impossible_latency(w, connections):
+    """Whether wrk's latencies add up to more time than its connections had.
+
+    Each wrk connection has one request in flight at a time, so the sum of
+    all latencies cannot exceed connections x duration. wrk times requests
+    with the wall clock (gettimeofday); when that clock steps during a run,
+    in-flight requests get the step added, and the tail (p99, max, timeouts)
+    is the clock's, not the server's (the likely cause; what is certain is
+    that the sum is impossible). Such a run's tail is not evidence.
+    """
+    if not connections or not w["duration_us"]:
+        return False
+    spent = w["latency_us"]["mean"] * w["requests"]
+    # A quarter of slack for wrk's own bookkeeping at the run's edges.
+    return spent > 1.25 * connections * w["duration_us"]
+
+
 def pgbench_result(path):
     if not path.exists():
         return None
@@ -96,7 +113,9 @@ def main():
         {p.stem.split("_", 1)[1] for p in out.glob("wrk_*.txt")},
         key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
 
-    rows, results = [], {}
+    match = re.search(r"connections (\d+)", meta.get("load", ""))
+    connections = int(match.group(1)) if match else 0
+    rows, results, clock_faults = [], {}, []
     for s in scenarios:
         w = wrk_result(out / f"wrk_{s}.txt")
         pg = pgbench_result(out / f"pgbench_{s}.txt")
@@ -117,9 +136,13 @@ def main():
             if pg["failed"] or pg["aborted"]:
                 limit += f" ({pg['failed']} failed, {pg['aborted']} clients aborted)"
             ratio = f"{100 * w['rps'] / pg['tps']:.0f} %"
+        p99 = f"{w['latency_us']['p99'] / 1000:.2f}"
+        if impossible_latency(w, connections):
+            clock_faults.append(s)
+            p99 += " !"
         rows.append([
             s, f"{w['rps']:,.0f}", f"{w['latency_us']['p50'] / 1000:.2f}",
-            f"{w['latency_us']['p99'] / 1000:.2f}", errors, limit, ratio])
+            p99, errors, limit, ratio])
 
     header = ["scenario", "req/s", "p50 ms", "p99 ms", "errors", "pgbench tps", "service/limit"]
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
@@ -140,6 +163,12 @@ def main():
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print(line(r))
+    if clock_faults:
+        print()
+        print(f"! {', '.join(clock_faults)}: wrk's latencies add up to more than {connections} "
+              "connections x the run's length, which no server can cause: wrk's own timing "
+              "went wrong in this run (it times with the wall clock, gettimeofday; a clock step "
+              "is the likely cause), so its tail (p99, max, timeouts) is not evidence. Run again.")
     print()
     print("scenarios; pgbench's own mean latency at the same clients; CPU during the wrk run "
           "(percent of all cores):")
@@ -173,7 +202,8 @@ def main():
                  if w["rps"] < 0.6 * pg["tps"]]
         checks.append(("every scenario >= 60 % of pgbench", not below,
                        "below: " + ", ".join(below) if below else "all at or above"))
-    slow = [f"{s} {w['latency_us']['p99'] / 1000:.1f} ms" for s, (w, _) in results.items()
+    slow = [f"{s} {w['latency_us']['p99'] / 1000:.1f} ms" + (" (clock fault)" if s in clock_faults else "")
+            for s, (w, _) in results.items()
             if w and s in READS and w["latency_us"]["p99"] > 10_000]
     checks.append(("p99 <= 10 ms for reads", not slow, "over: " + ", ".join(slow) if slow else "all within"))
     first, deep = results.get("list_first", (None,))[0], results.get("list_deep", (None,))[0]
