@@ -71,6 +71,10 @@ pub enum ApiError {
         "a request with this Idempotency-Key is still being processed; retry after it has finished"
     )]
     IdempotencyKeyInProgress,
+    /// A row the request refers to was deleted while it ran (a foreign key
+    /// failed): most often the caller's own account.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{method} is not allowed here; allowed: {allow}")]
     MethodNotAllowed { method: String, allow: String },
     #[error("too many requests; retry after {0} seconds")]
@@ -101,6 +105,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Conflict(_) => "conflict",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
@@ -150,7 +155,7 @@ impl ResponseError for ApiError {
             | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::IdempotencyKeyInProgress => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyInProgress | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -203,6 +208,12 @@ impl From<DieselError> for ApiError {
         match &error {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 ApiError::Unavailable("the database connection was lost".to_owned())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                ApiError::Conflict(
+                    "something this request refers to was deleted while it ran; retry it"
+                        .to_owned(),
+                )
             }
             DieselError::DatabaseError(_, info) if is_unavailable_message(info.message()) => {
                 ApiError::Unavailable("the database is unavailable".to_owned())

@@ -31,14 +31,15 @@ pub fn may_change_interview(
     }
 }
 
-/// A team's creator and its members may add members.
+/// A team's creator and its members may add members. A team whose
+/// creator's account was deleted (`creator_id` `None`) is its members' alone.
 pub fn may_add_member(
     team_id: i64,
-    creator_id: i64,
+    creator_id: Option<i64>,
     caller_id: i64,
     caller_is_member: bool,
 ) -> Result<(), Refusal> {
-    if caller_id == creator_id || caller_is_member {
+    if creator_id == Some(caller_id) || caller_is_member {
         Ok(())
     } else {
         Err(Refusal::Denied(format!(
@@ -47,14 +48,15 @@ pub fn may_add_member(
     }
 }
 
-/// A member may leave; the team's creator may remove anyone.
+/// A member may leave; the team's creator may remove anyone. Without a
+/// creator (their account was deleted) only the member themself may.
 pub fn may_remove_member(
     team_id: i64,
-    creator_id: i64,
+    creator_id: Option<i64>,
     member_id: i64,
     caller_id: i64,
 ) -> Result<(), Refusal> {
-    if caller_id == member_id || caller_id == creator_id {
+    if caller_id == member_id || creator_id == Some(caller_id) {
         Ok(())
     } else {
         Err(Refusal::Denied(format!(
@@ -78,11 +80,19 @@ mod tests {
 
     #[test]
     fn membership_rules() {
-        assert_eq!(may_add_member(3, 1, 1, false), Ok(()));
-        assert_eq!(may_add_member(3, 1, 2, true), Ok(()));
-        assert!(may_add_member(3, 1, 2, false).is_err());
-        assert_eq!(may_remove_member(3, 1, 2, 2), Ok(()));
-        assert_eq!(may_remove_member(3, 1, 2, 1), Ok(()));
-        assert!(may_remove_member(3, 1, 2, 4).is_err());
+        assert_eq!(may_add_member(3, Some(1), 1, false), Ok(()));
+        assert_eq!(may_add_member(3, Some(1), 2, true), Ok(()));
+        assert!(may_add_member(3, Some(1), 2, false).is_err());
+        assert_eq!(may_remove_member(3, Some(1), 2, 2), Ok(()));
+        assert_eq!(may_remove_member(3, Some(1), 2, 1), Ok(()));
+        assert!(may_remove_member(3, Some(1), 2, 4).is_err());
+    }
+
+    #[test]
+    fn a_team_without_its_creator_is_its_members() {
+        assert_eq!(may_add_member(3, None, 2, true), Ok(()));
+        assert!(may_add_member(3, None, 2, false).is_err());
+        assert_eq!(may_remove_member(3, None, 2, 2), Ok(()));
+        assert!(may_remove_member(3, None, 2, 4).is_err());
     }
 }

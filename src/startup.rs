@@ -10,10 +10,12 @@ use actix_web::{HttpServer, web};
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::db::listen::Heard;
 use crate::db::{self, Backend, Database, PoolOptions};
 use crate::http::ratelimit::{ByIp, ByUser, Limit};
+use crate::repo::accounts::USER_DELETED_CHANNEL;
 use crate::router::{self, Parts};
-use crate::state::AppState;
+use crate::state::{AppState, UserCache};
 
 /// Exit code for unusable configuration; anything else that stops the
 /// start (the database, the port) exits 1.
@@ -54,6 +56,8 @@ pub struct Application {
     listener: TcpListener,
     parts: Arc<Parts>,
     auth: Arc<Authenticator>,
+    /// PostgreSQL: where to listen for users deleted by other instances.
+    listen_url: Option<String>,
 }
 
 impl Application {
@@ -94,6 +98,8 @@ impl Application {
             listener,
             parts: Arc::new(parts),
             auth,
+            listen_url: (settings.backend == Backend::Postgres)
+                .then(|| settings.database_url.clone()),
         })
     }
 
@@ -109,6 +115,7 @@ impl Application {
     /// (bounded by the timeout); SIGHUP re-reads the JWK Set.
     pub fn run(self) -> Result<Server, StartupError> {
         let parts = self.parts;
+        let parts_users = parts.state.users.clone();
         let address = self.listener.local_addr().ok();
         let server = HttpServer::new(move || router::app(parts.clone()))
             .workers(workers())
@@ -124,6 +131,9 @@ impl Application {
             tracing::info!(bind = %address, "listening");
         }
         actix_web::rt::spawn(reload_keys_on_sighup(self.auth));
+        if let Some(url) = self.listen_url {
+            actix_web::rt::spawn(forget_deleted_users(url, parts_users));
+        }
         Ok(server)
     }
 }
@@ -167,6 +177,17 @@ pub fn open_database(settings: &Settings) -> Result<Database, String> {
         })?;
     tracing::info!(applied, backend = ?settings.backend, "database migrated");
     Ok(pool)
+}
+
+/// Every instance on one PostgreSQL database forgets a user the moment any
+/// of them deletes the account (the deletion's `NOTIFY`), and forgets every
+/// cached user whenever it may have missed a notification.
+async fn forget_deleted_users(url: String, users: UserCache) {
+    db::listen::listen(url, USER_DELETED_CHANNEL, move |heard| match heard {
+        Heard::Message(subject) => users.forget(subject),
+        Heard::Gap => users.forget_all(),
+    })
+    .await;
 }
 
 /// SIGHUP re-reads the JWK Set file, so an identity provider's keys rotate

@@ -3,6 +3,7 @@
 //! workers, the user cache and the metrics handles. Any layer may use this
 //! module; it knows nothing of routes, middleware or handlers.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::db::{Access, Conn, Database};
@@ -11,12 +12,80 @@ use crate::metrics::Metrics;
 use crate::repo::users::UserRow;
 
 /// Users by token subject, saving a query on every authenticated request.
-/// The API never renames a user; the time to live bounds staleness should
-/// an operator delete one.
-pub type UserCache = moka::sync::Cache<String, UserRow>;
+///
+/// The API never renames a user, so an entry goes stale only when the user
+/// is deleted: `DELETE /me` forgets it here, and on PostgreSQL every other
+/// instance hears of it (`LISTEN`, see `startup.rs`) and forgets it too. A
+/// write that still meets a deleted id resolves the subject again
+/// (`Caller::write`). The time to live bounds what is left (a user deleted
+/// by hand).
+#[derive(Clone)]
+pub struct UserCache(Arc<CacheInner>);
+
+struct CacheInner {
+    users: moka::sync::Cache<String, UserRow>,
+    /// Counts what was forgotten. A row read from the database is cached
+    /// only if nothing was forgotten while it was being read, so a lookup
+    /// that raced a deletion cannot put the deleted user back.
+    forgotten: Mutex<u64>,
+}
+
+/// A point in the cache's history, taken before reading a user.
+pub struct CacheEpoch(u64);
 
 const USER_CACHE_CAPACITY: u64 = 100_000;
 const USER_CACHE_TTL: Duration = Duration::from_secs(300);
+
+impl UserCache {
+    fn new() -> UserCache {
+        let users = moka::sync::Cache::builder()
+            .max_capacity(USER_CACHE_CAPACITY)
+            .time_to_live(USER_CACHE_TTL)
+            .build();
+        UserCache(Arc::new(CacheInner {
+            users,
+            forgotten: Mutex::new(0),
+        }))
+    }
+
+    pub fn get(&self, subject: &str) -> Option<UserRow> {
+        self.0.users.get(subject)
+    }
+
+    /// Take this before reading the user that [`insert`](Self::insert) caches.
+    pub fn epoch(&self) -> CacheEpoch {
+        CacheEpoch(*self.forgotten())
+    }
+
+    /// Caches `user` unless something was forgotten since `epoch`.
+    pub fn insert(&self, subject: &str, user: UserRow, epoch: CacheEpoch) {
+        let forgotten = self.forgotten();
+        if *forgotten == epoch.0 {
+            self.0.users.insert(subject.to_owned(), user);
+        }
+    }
+
+    /// Forgets one subject (its user was deleted).
+    pub fn forget(&self, subject: &str) {
+        let mut forgotten = self.forgotten();
+        *forgotten += 1;
+        self.0.users.invalidate(subject);
+    }
+
+    /// Forgets everyone (deletions may have gone unheard).
+    pub fn forget_all(&self) {
+        let mut forgotten = self.forgotten();
+        *forgotten += 1;
+        self.0.users.invalidate_all();
+    }
+
+    fn forgotten(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.0
+            .forgotten
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 pub struct AppState {
     pub pool: Database,
@@ -27,13 +96,9 @@ pub struct AppState {
 impl AppState {
     pub fn new(pool: Database) -> Result<AppState, prometheus::Error> {
         let metrics = Metrics::new(pool.clone())?;
-        let users = moka::sync::Cache::builder()
-            .max_capacity(USER_CACHE_CAPACITY)
-            .time_to_live(USER_CACHE_TTL)
-            .build();
         Ok(AppState {
             pool,
-            users,
+            users: UserCache::new(),
             metrics,
         })
     }

@@ -76,9 +76,8 @@ async fn write_favorite(
     write: FavoriteWrite,
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
-    let written = state
-        .write(async move |conn| {
-            let user = caller.user(conn).await?;
+    let written = caller
+        .write(&state, async move |conn, user| {
             repo::write(conn, write, user.id, interview_id, now())
                 .await?
                 .ok_or_else(|| ApiError::not_found("interview", interview_id))
@@ -191,7 +190,7 @@ pub async fn get_favorite(
 }
 
 /// A page of `owner`'s favorites as the viewer sees them.
-fn favorites_page(
+pub(super) fn favorites_page(
     page: crate::repo::Page<(repo::FavoriteOfUser, Option<bool>)>,
 ) -> crate::repo::Page<FavoriteInterview> {
     page.map(

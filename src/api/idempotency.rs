@@ -99,7 +99,8 @@ fn replay(stored: StoredResponse) -> HttpResponse {
 }
 
 /// Runs the creating `work` for `caller` (given the caller's user id) at
-/// most once per `key`; without a key, just runs it. `fingerprint` stands
+/// most once per `key`; without a key, just runs it. `work` may run twice
+/// when the caller's cached user turns out deleted ([`Caller::write`]). `fingerprint` stands
 /// for the request (its path and body): another request under the same key
 /// is 422 `idempotency_key_reused`, a repeat while the first runs is 409
 /// `idempotency_key_in_progress`.
@@ -111,21 +112,17 @@ pub async fn create_once<F>(
     work: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: for<'c> AsyncFnOnce(&mut Conn<'c>, i64) -> Result<Created, ApiError> + Send + 'static,
+    F: for<'c> AsyncFn(&mut Conn<'c>, i64) -> Result<Created, ApiError> + Send + 'static,
 {
     let Some(key) = key.0 else {
-        let created = state
-            .write(async move |conn| {
-                let user = caller.user(conn).await?;
-                work(conn, user.id).await
-            })
+        let created = caller
+            .write(state, async move |conn, user| work(conn, user.id).await)
             .await?;
         return Ok(created.response());
     };
     let claim_key = key.clone();
-    let (user_id, claim) = state
-        .write(async move |conn| {
-            let user = caller.user(conn).await?;
+    let (user_id, claim) = caller
+        .write(state, async move |conn, user| {
             let claim = repo::claim(conn, user.id, &claim_key, &fingerprint, now()).await?;
             Ok((user.id, claim))
         })

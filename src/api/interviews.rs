@@ -176,7 +176,13 @@ pub async fn create_interview(
         key,
         fingerprint,
         async move |conn, author_id| {
-            let created = repo::create(conn, author_id, &input?, now()).await?;
+            let created = repo::create(
+                conn,
+                author_id,
+                input.as_ref().map_err(Clone::clone)?,
+                now(),
+            )
+            .await?;
             let interview = Interview::new(created, Some(false));
             Created::new(format!("/api/v1/interviews/{}", interview.id), &interview)
         },

@@ -199,10 +199,9 @@ pub async fn put_member(
 ) -> Result<HttpResponse, ApiError> {
     let (Id(team_id), Id(user_id)) = (path.team_id, path.user_id);
     let fields = body.parse_or_default().and_then(PutMember::validate);
-    let (upsert, record) = state
-        .write(async move |conn| {
-            let inviter = caller.user(conn).await?;
-            repo::add_member(conn, team_id, user_id, inviter.id, fields, now()).await
+    let (upsert, record) = caller
+        .write(&state, async move |conn, inviter| {
+            repo::add_member(conn, team_id, user_id, inviter.id, fields.clone(), now()).await
         })
         .await?;
     let mut response = match upsert {
@@ -231,9 +230,8 @@ pub async fn delete_member(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (Id(team_id), Id(user_id)) = (path.team_id, path.user_id);
-    state
-        .write(async move |conn| {
-            let remover = caller.user(conn).await?;
+    caller
+        .write(&state, async move |conn, remover| {
             repo::remove_member(conn, team_id, user_id, remover.id).await
         })
         .await?;

@@ -1,6 +1,7 @@
 //! HTTP handlers and representations, one module per resource, and the
 //! pieces they share: path parameters, pagination and text fields.
 
+pub mod account;
 pub mod favorites;
 pub mod health;
 pub mod idempotency;
@@ -18,6 +19,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 /// into the OpenAPI document with its prefix.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(users::get_me)
+        .service(account::delete_me)
+        .service(account::export_me)
         .service(users::get_user)
         .service(interviews::create_interview)
         .service(interviews::list_interviews)

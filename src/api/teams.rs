@@ -25,7 +25,9 @@ use crate::state::AppState;
 pub struct Team {
     pub id: i64,
     pub name: String,
-    pub created_by: User,
+    /// Who created the team; `null` once their account was deleted.
+    #[schema(required = true)]
+    pub created_by: Option<User>,
     pub members_count: i64,
     pub created_at: DateTime<Utc>,
 }
@@ -35,7 +37,7 @@ impl From<TeamWithCreator> for Team {
         Team {
             id: team.id,
             name: team.name,
-            created_by: creator.into(),
+            created_by: creator.map(User::from),
             members_count: team.members_count,
             created_at: team.created_at.and_utc(),
         }
@@ -88,7 +90,8 @@ pub async fn create_team(
         key,
         fingerprint,
         async move |conn, creator_id| {
-            let team = Team::from(repo::create_team(conn, creator_id, &input?, now()).await?);
+            let name = input.as_ref().map_err(Clone::clone)?;
+            let team = Team::from(repo::create_team(conn, creator_id, name, now()).await?);
             Created::new(format!("/api/v1/teams/{}", team.id), &team)
         },
     )

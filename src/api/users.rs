@@ -32,7 +32,7 @@ impl From<UserRow> for User {
     }
 }
 
-/// The caller, created on their first request.
+/// The caller, created on their first request (and again after `DELETE /me`).
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -40,8 +40,10 @@ impl From<UserRow> for User {
 )]
 #[get("/me")]
 pub async fn get_me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // From the database, not the cache: the account may have just been
+    // deleted through another instance.
     let user = state
-        .read(async move |conn| caller.user(conn).await)
+        .read(async move |conn| caller.current_user(conn).await)
         .await?;
     Ok(HttpResponse::Ok().json(User::from(user)))
 }

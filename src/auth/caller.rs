@@ -105,17 +105,26 @@ fn credentials(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
 /// An authenticated caller; extraction fails with 401 without a valid token.
 /// Put it first among a handler's arguments: authentication is checked
 /// before the path and the body.
+#[derive(Clone)]
 pub struct Caller {
     identity: Identity,
     users: UserCache,
 }
 
 impl Caller {
-    /// The caller's user row, created on their first request.
+    /// The caller's user row, created on their first request; from the
+    /// cache when this process has seen the subject lately.
     pub async fn user(&self, conn: &mut Conn<'_>) -> Result<UserRow, ApiError> {
         if let Some(user) = self.users.get(&self.identity.subject) {
             return Ok(user);
         }
+        self.current_user(conn).await
+    }
+
+    /// The caller's user row as the database has it now (a new user when
+    /// theirs was deleted), bypassing the cache and refreshing it.
+    pub async fn current_user(&self, conn: &mut Conn<'_>) -> Result<UserRow, ApiError> {
+        let epoch = self.users.epoch();
         let user = users::ensure(
             conn,
             &self.identity.subject,
@@ -124,8 +133,49 @@ impl Caller {
         )
         .await?;
         self.users
-            .insert(self.identity.subject.clone(), user.clone());
+            .insert(&self.identity.subject, user.clone(), epoch);
         Ok(user)
+    }
+
+    /// Forgets the caller's cached user (their account was just deleted).
+    pub fn forget(&self) {
+        self.users.forget(&self.identity.subject);
+    }
+
+    /// The token's subject.
+    pub fn subject(&self) -> &str {
+        &self.identity.subject
+    }
+
+    /// Runs a write as the caller on a write connection ([`AppState::write`]);
+    /// `work` gets the caller's user row.
+    ///
+    /// When the write finds a row it refers to gone (a foreign key failed:
+    /// [`ApiError::Conflict`]), the likeliest cause is that the caller's
+    /// account was deleted after this process cached it, maybe through
+    /// another instance. Then the subject is resolved again in the database
+    /// (a new, empty user when the old one is gone) and `work` runs once
+    /// more, so a stale cache never fails a write nor writes under a deleted
+    /// id. A second failure is answered as the 409 it is.
+    pub async fn write<T, F>(&self, state: &AppState, work: F) -> Result<T, ApiError>
+    where
+        F: for<'c> AsyncFn(&mut Conn<'c>, &UserRow) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let caller = self.clone();
+        state
+            .write(async move |conn| {
+                let user = caller.user(conn).await?;
+                match work(conn, &user).await {
+                    Err(ApiError::Conflict(why)) => {
+                        tracing::debug!(%why, "a write referred to a deleted row; resolving the caller again");
+                        let user = caller.current_user(conn).await?;
+                        work(conn, &user).await
+                    }
+                    done => done,
+                }
+            })
+            .await
     }
 }
 

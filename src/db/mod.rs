@@ -2,6 +2,7 @@
 //! `on_backend!`, per-backend connection setup, migrations and write
 //! transactions; the pools are in [`pool`].
 
+pub mod listen;
 mod pool;
 pub mod schema;
 mod sqlite;

@@ -40,7 +40,7 @@ diesel::table! {
     teams (id) {
         id -> BigInt,
         name -> Text,
-        created_by -> BigInt,
+        created_by -> Nullable<BigInt>,
         members_count -> BigInt,
         created_at -> Timestamp,
     }

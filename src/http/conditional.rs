@@ -9,7 +9,7 @@
 
 use std::future::{Ready, ready};
 
-use actix_web::body::{self, BoxBody, MessageBody};
+use actix_web::body::{self, BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -50,7 +50,9 @@ pub async fn conditional(
     let with_token = req.headers().contains_key(header::AUTHORIZATION);
     let if_none_match = Tags::parse(req.headers(), header::IF_NONE_MATCH);
     let response = next.call(req).await?;
-    if !tagged || response.status() != StatusCode::OK {
+    // A streamed body (the export) is not buffered to be tagged.
+    let sized = matches!(response.response().body().size(), BodySize::Sized(_));
+    if !tagged || !sized || response.status() != StatusCode::OK {
         return Ok(response.map_into_boxed_body());
     }
     let (req, response) = response.into_parts();

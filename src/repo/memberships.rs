@@ -76,8 +76,13 @@ async fn adjust_members(conn: &mut Conn<'_>, team_id: i64, delta: i64) -> QueryR
 }
 
 /// The first steps of both writes, in the SPEC's order: lock the team (404
-/// when missing), then check the user exists (404); returns the creator.
-async fn lock_team_and_user<E>(conn: &mut Conn<'_>, team_id: i64, user_id: i64) -> Result<i64, E>
+/// when missing), then check the user exists (404); returns the creator
+/// (`None` once their account is gone).
+async fn lock_team_and_user<E>(
+    conn: &mut Conn<'_>,
+    team_id: i64,
+    user_id: i64,
+) -> Result<Option<i64>, E>
 where
     E: From<diesel::result::Error> + From<Refusal>,
 {
@@ -202,12 +207,18 @@ pub enum MembershipFilter {
 
 /// A row of [`list_memberships`]' query: the membership, its team and the
 /// team's creator, the member and the inviter.
-type MembershipJoin = (MembershipRow, TeamRow, UserRow, UserRow, Option<UserRow>);
+type MembershipJoin = (
+    MembershipRow,
+    TeamRow,
+    Option<UserRow>,
+    UserRow,
+    Option<UserRow>,
+);
 
 /// One page of memberships in creation order (oldest first), each with its
 /// team and the team's creator, the member and the inviter, all in one query:
 /// `users` is joined three times under the aliases `creator`, `member` and
-/// `inviter` (a left join: the inviter may be `NULL`). Keyset on
+/// `inviter` (left joins for the creator and the inviter, who may be `NULL`). Keyset on
 /// (`created_at`, `id`) over the matching `team_memberships_by_*` index.
 pub async fn list_memberships(
     conn: &mut Conn<'_>,
@@ -219,7 +230,9 @@ pub async fn list_memberships(
             diesel::alias!(users as creator, users as member, users as inviter);
         let query = team_memberships::table
             .inner_join(
-                teams::table.inner_join(creator.on(teams::created_by.eq(creator.field(users::id)))),
+                teams::table.left_join(
+                    creator.on(teams::created_by.eq(creator.field(users::id).nullable())),
+                ),
             )
             .inner_join(member.on(team_memberships::user_id.eq(member.field(users::id))))
             .left_join(
@@ -228,7 +241,9 @@ pub async fn list_memberships(
             .select((
                 MembershipRow::as_select(),
                 TeamRow::as_select(),
-                creator.fields((users::id, users::subject, users::name, users::created_at)),
+                creator
+                    .fields((users::id, users::subject, users::name, users::created_at))
+                    .nullable(),
                 member.fields((users::id, users::subject, users::name, users::created_at)),
                 inviter
                     .fields((users::id, users::subject, users::name, users::created_at))

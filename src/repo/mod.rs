@@ -1,6 +1,7 @@
 //! All SQL lives here: plain functions taking `&mut Conn`, written once for
 //! both backends. Each public function's doc comment states its contract.
 
+pub mod accounts;
 pub mod counter;
 pub mod favorites;
 pub mod idempotency;

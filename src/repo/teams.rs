@@ -17,13 +17,14 @@ use crate::on_backend;
 pub struct TeamRow {
     pub id: i64,
     pub name: String,
-    pub created_by: i64,
+    /// `None` once the creator's account was deleted.
+    pub created_by: Option<i64>,
     pub members_count: i64,
     pub created_at: NaiveDateTime,
 }
 
-/// A team with the user who created it.
-pub type TeamWithCreator = (TeamRow, UserRow);
+/// A team with the user who created it (`None` once their account is gone).
+pub type TeamWithCreator = (TeamRow, Option<UserRow>);
 
 /// Creates a team; in the same transaction its creator becomes the first
 /// member (inviter `NULL`, reason `""`, joined today), so `members_count`
@@ -61,13 +62,19 @@ pub async fn create_team(
         .ok_or(diesel::result::Error::NotFound)
 }
 
+/// The creator's columns, in [`UserRow`]'s order, to select `.nullable()`
+/// from the left join (the creator's account may be gone).
+fn creator_columns() -> (users::id, users::subject, users::name, users::created_at) {
+    (users::id, users::subject, users::name, users::created_at)
+}
+
 /// The team with this id and its creator, or `None`.
 pub async fn find_team(conn: &mut Conn<'_>, team_id: i64) -> QueryResult<Option<TeamWithCreator>> {
     on_backend!(conn, |c| {
         let query = teams::table
-            .inner_join(users::table)
+            .left_join(users::table)
             .filter(teams::id.eq(team_id))
-            .select((TeamRow::as_select(), UserRow::as_select()));
+            .select((TeamRow::as_select(), creator_columns().nullable()));
         query.first(c).await.optional()
     })
 }
@@ -85,8 +92,8 @@ pub async fn list_teams(
 ) -> QueryResult<Page<TeamWithCreator>> {
     let rows = on_backend!(conn, |c| {
         let query = teams::table
-            .inner_join(users::table)
-            .select((TeamRow::as_select(), UserRow::as_select()))
+            .left_join(users::table)
+            .select((TeamRow::as_select(), creator_columns().nullable()))
             .order((teams::created_at.desc(), teams::id.desc()))
             .limit(page.fetch())
             .into_boxed();
@@ -102,8 +109,12 @@ pub async fn list_teams(
 
 /// Locks the team row for the rest of the transaction (PostgreSQL: `FOR NO
 /// KEY UPDATE`; SQLite's write transaction already owns the database) and
-/// returns its creator, or `None` when the team does not exist.
-pub(super) async fn lock_team(conn: &mut Conn<'_>, team_id: i64) -> QueryResult<Option<i64>> {
+/// returns its creator (`Some(None)` when the creator's account is gone),
+/// or `None` when the team does not exist.
+pub(super) async fn lock_team(
+    conn: &mut Conn<'_>,
+    team_id: i64,
+) -> QueryResult<Option<Option<i64>>> {
     let query = teams::table.find(team_id).select(teams::created_by);
     match conn {
         Conn::Pg(c) => query.for_no_key_update().first(*c).await.optional(),

@@ -1,4 +1,5 @@
-//! Users: created on their first authenticated request, never deleted by the API.
+//! Users: created on their first authenticated request; deleted with their
+//! account by [`accounts`](super::accounts).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -47,7 +48,8 @@ pub async fn ensure(
         .ok_or(diesel::result::Error::NotFound)
 }
 
-async fn by_subject(conn: &mut Conn<'_>, subject: &str) -> QueryResult<Option<UserRow>> {
+/// The user a token's subject names, or `None` (never creates one).
+pub async fn by_subject(conn: &mut Conn<'_>, subject: &str) -> QueryResult<Option<UserRow>> {
     on_backend!(conn, |c| {
         let query = users::table
             .filter(users::subject.eq(subject))

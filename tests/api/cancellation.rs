@@ -15,7 +15,7 @@ use favorites::db::Backend;
 use crate::harness::{HeldLock, Options, TestApp, wait_until};
 
 /// The pool's connections in the given state, from `/metrics`.
-async fn pool_connections(app: &TestApp, state: &str) -> i64 {
+pub async fn pool_connections(app: &TestApp, state: &str) -> i64 {
     let metrics = app
         .client
         .get(app.url("/metrics"))

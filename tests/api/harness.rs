@@ -793,6 +793,15 @@ impl HeldLock {
         diesel::connection::SimpleConnection::batch_execute(&mut self.0, "ROLLBACK")
             .expect("release the lock");
     }
+
+    /// Runs `statements` in the held transaction and commits it.
+    pub fn commit(mut self, statements: &str) {
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut self.0,
+            &format!("{statements}; COMMIT"),
+        )
+        .unwrap_or_else(|error| panic!("{statements}: {error}"));
+    }
 }
 
 impl TestApp {

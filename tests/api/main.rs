@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod accounts;
 mod auth;
 mod browser;
 mod cancellation;
