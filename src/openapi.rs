@@ -193,11 +193,14 @@ fn add_to_operation(
     if revalidated {
         shared.push(("304", not_modified()));
     }
+    let writes = path.starts_with("/api/v1/") && method != HttpMethod::Get && needs_token;
     if idempotent {
         shared.push((
             "409",
             problem(
-                "A request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`)",
+                "A request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`, \
+                 with `Retry-After`), or something the request refers to was deleted while it ran \
+                 (`conflict`: a retry may succeed)",
                 true,
             ),
         ));
@@ -205,6 +208,15 @@ fn add_to_operation(
             "422",
             problem(
                 "This `Idempotency-Key` was used with another request (`idempotency_key_reused`)",
+                false,
+            ),
+        ));
+    } else if writes {
+        shared.push((
+            "409",
+            problem(
+                "Something the request refers to (the caller's account, a user it names) was \
+                 deleted while it ran (`conflict`); a retry may succeed",
                 false,
             ),
         ));

@@ -168,7 +168,7 @@ async fn wrong_methods_are_405_with_allow(app: TestApp) {
             &["DELETE", "GET", "PUT"],
         ),
         (Method::DELETE, "/api/v1/users/1", &["GET"]),
-        (Method::POST, "/api/v1/me", &["GET"]),
+        (Method::POST, "/api/v1/me", &["GET", "DELETE"]),
         (Method::PUT, "/api/v1/interviews", &["GET", "POST"]),
     ];
     for (method, path, allowed) in cases {

@@ -31,8 +31,9 @@ from favorites_client.api.favorites import (  # noqa: E402
     toggle_favorite,
 )
 from favorites_client.api.interviews import create_interview, get_interview  # noqa: E402
-from favorites_client.api.users import get_me  # noqa: E402
+from favorites_client.api.users import delete_me, export_me, get_me  # noqa: E402
 from favorites_client.models import (  # noqa: E402
+    AccountExport,
     CreateInterview,
     FavoriteState,
     Interview,
@@ -169,6 +170,22 @@ def main() -> None:
     # A typed problem+json error.
     missing = expect(put_favorite.sync_detailed(2**63 - 1, client=bob), 404, Problem, "PUT /favorites/{missing id}")
     check(missing.code == "not_found", "the problem's code is not_found", missing.code)
+
+    # bob's export holds his favorite; then bob deletes his account.
+    exported = expect(export_me.sync_detailed(client=bob), 200, AccountExport, "GET /me/export")
+    check(exported.user.id == bob_id, "the export is bob's", exported.user)
+    check(
+        any(favorite.interview.id == interview_id for favorite in exported.favorites),
+        "bob's export lists his favorite",
+        exported.favorites,
+    )
+    gone = delete_me.sync_detailed(client=bob)
+    check(gone.status_code == 204, "DELETE /me answers 204", (gone.status_code, gone.content))
+    after = expect(list_favorited_by.sync_detailed(interview_id, client=anonymous), 200, PageOfFavoritedBy, "favorited-by after DELETE /me")
+    left = [item.user.id for item in after.items]
+    check(left == [alice_id], "favorited-by is [alice] once bob is gone", left)
+    reborn = expect(get_me.sync_detailed(client=bob), 200, User, "GET /me after DELETE /me")
+    check(reborn.id != bob_id, "bob's next request starts a new account", reborn.id)
 
     print(f"python client: passed ({CHECKS} checks, interview {interview_id})")
 

@@ -195,6 +195,25 @@ async function main(): Promise<void> {
   check(missing.error?.code === "not_found", "the problem's code is not_found", missing.error);
   check(missing.data === undefined, "an error has no data");
 
+  // bob's export holds his favorite; then bob deletes his account.
+  const exported = await client.GET("/api/v1/me/export", { headers: bob });
+  expectStatus(exported.response, 200, "GET /me/export");
+  check(exported.data!.user.id === bobId, "the export is bob's", exported.data!.user);
+  check(
+    exported.data!.favorites.some((favorite) => favorite.interview.id === interviewId),
+    "bob's export lists his favorite",
+    exported.data!.favorites,
+  );
+  const gone = await client.DELETE("/api/v1/me", { headers: bob });
+  expectStatus(gone.response, 204, "DELETE /me");
+  const after = await client.GET("/api/v1/interviews/{interview_id}/favorited-by", { params: { path } });
+  expectStatus(after.response, 200, "favorited-by after DELETE /me");
+  const left = after.data!.items.map((item) => item.user.id);
+  check(left.length === 1 && left[0] === aliceId, "favorited-by is [alice] once bob is gone", left);
+  const reborn = await client.GET("/api/v1/me", { headers: bob });
+  expectStatus(reborn.response, 200, "GET /me after DELETE /me");
+  check(reborn.data!.id !== bobId, "bob's next request starts a new account", reborn.data);
+
   console.log(`typescript client: passed (${checks} checks, interview ${interviewId})`);
 }
 
