@@ -66,6 +66,9 @@ pub struct RawSettings {
     /// SQLite: `full` (every acknowledged write survives a power loss) or `normal` (faster commits; the last ones may be lost on a power loss or OS crash, not on a process crash) [default: full]
     #[arg(long, env = "SQLITE_SYNCHRONOUS", global = true)]
     pub sqlite_synchronous: Option<String>,
+    /// Seconds to keep serving after SIGTERM while `/readyz` answers 503, so a load balancer takes the instance out first; 0-300 [default: 5]
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", global = true)]
+    pub shutdown_drain_seconds: Option<String>,
     /// Apply pending migrations when the server starts: `true` or `false` [default: true]
     #[arg(long, env = "MIGRATE_ON_START", global = true)]
     pub migrate_on_start: Option<String>,
@@ -104,7 +107,14 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     pub rate_limit_per_ip: Option<u32>,
     pub rate_limit_per_user: Option<u32>,
+    /// How long SIGTERM keeps the server serving, `/readyz` 503, before it
+    /// stops accepting.
+    pub shutdown_drain: Duration,
 }
+
+/// `SHUTDOWN_DRAIN_SECONDS` when unset.
+pub const DEFAULT_SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+const MAX_SHUTDOWN_DRAIN_SECONDS: u64 = 300;
 
 /// A setting that could not be used, and why.
 #[derive(Debug)]
@@ -249,6 +259,22 @@ impl RawSettings {
             ("true", true),
             ("false", false),
         )?;
+        let shutdown_drain = match present(&self.shutdown_drain_seconds) {
+            None => DEFAULT_SHUTDOWN_DRAIN,
+            Some(text) => match text.parse::<u64>() {
+                Ok(seconds) if seconds <= MAX_SHUTDOWN_DRAIN_SECONDS => {
+                    Duration::from_secs(seconds)
+                }
+                _ => {
+                    return Err(invalid(
+                        "SHUTDOWN_DRAIN_SECONDS",
+                        format!(
+                            "`{text}` is not a whole number of seconds from 0 to {MAX_SHUTDOWN_DRAIN_SECONDS}"
+                        ),
+                    ));
+                }
+            },
+        };
         let sqlite_synchronous = either(
             "SQLITE_SYNCHRONOUS",
             &self.sqlite_synchronous,
@@ -274,6 +300,7 @@ impl RawSettings {
             cors_allowed_origins,
             rate_limit_per_ip,
             rate_limit_per_user,
+            shutdown_drain,
         })
     }
 }

@@ -5,8 +5,13 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use std::pin::pin;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::rt::signal::unix::{Signal, SignalKind, signal};
 use actix_web::{HttpServer, web};
+use futures_util::future::{Either, select};
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
@@ -58,6 +63,7 @@ pub struct Application {
     auth: Arc<Authenticator>,
     /// PostgreSQL: where to listen for users deleted by other instances.
     listen_url: Option<String>,
+    shutdown_drain: Duration,
 }
 
 impl Application {
@@ -100,6 +106,7 @@ impl Application {
             auth,
             listen_url: (settings.backend == Backend::Postgres)
                 .then(|| settings.database_url.clone()),
+            shutdown_drain: settings.shutdown_drain,
         })
     }
 
@@ -111,11 +118,12 @@ impl Application {
     }
 
     /// Starts serving; call inside an actix system and await the server.
-    /// SIGTERM/SIGINT stop accepting and let in-flight requests finish
-    /// (bounded by the timeout); SIGHUP re-reads the JWK Set.
+    /// SIGTERM drains first (see [`stop_on_signals`]); SIGINT stops at once;
+    /// either then stops accepting and lets in-flight requests finish
+    /// (bounded by the timeout). SIGHUP re-reads the JWK Set.
     pub fn run(self) -> Result<Server, StartupError> {
         let parts = self.parts;
-        let parts_users = parts.state.users.clone();
+        let state = parts.state.clone();
         let address = self.listener.local_addr().ok();
         let server = HttpServer::new(move || router::app(parts.clone()))
             .workers(workers())
@@ -124,15 +132,26 @@ impl Application {
             // pool then discards a connection left inside a transaction).
             .h1_allow_half_closed(false)
             .shutdown_timeout(SHUTDOWN_TIMEOUT_SECONDS)
+            // Our own handler drains on SIGTERM before stopping.
+            .disable_signals()
             .listen(self.listener)
             .map_err(|error| runtime_error(format!("cannot serve: {error}")))?
             .run();
-        if let Some(address) = address {
-            tracing::info!(bind = %address, "listening");
-        }
+        // The handlers exist before "listening" is said: a signal sent from
+        // then on is ours, never the default (which kills the process).
+        let signals = StopSignals::install()?;
+        actix_web::rt::spawn(stop_on_signals(
+            signals,
+            server.handle(),
+            state.clone(),
+            self.shutdown_drain,
+        ));
         actix_web::rt::spawn(reload_keys_on_sighup(self.auth));
         if let Some(url) = self.listen_url {
-            actix_web::rt::spawn(forget_deleted_users(url, parts_users));
+            actix_web::rt::spawn(forget_deleted_users(url, state.users.clone()));
+        }
+        if let Some(address) = address {
+            tracing::info!(bind = %address, "listening");
         }
         Ok(server)
     }
@@ -179,6 +198,58 @@ pub fn open_database(settings: &Settings) -> Result<Database, String> {
     Ok(pool)
 }
 
+/// The handlers of SIGTERM and SIGINT.
+struct StopSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<StopSignals, StartupError> {
+        let install = |kind| {
+            signal(kind).map_err(|error| runtime_error(format!("cannot handle signals: {error}")))
+        };
+        Ok(StopSignals {
+            terminate: install(SignalKind::terminate())?,
+            interrupt: install(SignalKind::interrupt())?,
+        })
+    }
+}
+
+/// SIGTERM (a deploy, an orchestrator): `/readyz` answers 503 at once, and
+/// the server goes on serving for `drain` so that a load balancer sees it
+/// and takes it out of rotation; then it stops accepting and finishes the
+/// requests in flight. SIGINT (Ctrl-C), or a second signal during the
+/// drain, skips (the rest of) it.
+async fn stop_on_signals(
+    signals: StopSignals,
+    server: ServerHandle,
+    state: web::Data<AppState>,
+    drain: Duration,
+) {
+    let StopSignals {
+        mut terminate,
+        mut interrupt,
+    } = signals;
+    let terminated = {
+        let (term, int) = (pin!(terminate.recv()), pin!(interrupt.recv()));
+        matches!(select(term, int).await, Either::Left(_))
+    };
+    if terminated && !drain.is_zero() {
+        state.start_draining();
+        tracing::info!(
+            drain_seconds = drain.as_secs(),
+            "SIGTERM: /readyz answers 503; serving on for the drain"
+        );
+        let (term, int) = (pin!(terminate.recv()), pin!(interrupt.recv()));
+        let drained = pin!(actix_web::rt::time::sleep(drain));
+        let _ = select(drained, select(term, int)).await;
+    }
+    state.start_draining();
+    tracing::info!("graceful shutdown: no new connections; finishing the requests in flight");
+    server.stop(true).await;
+}
+
 /// Every instance on one PostgreSQL database forgets a user the moment any
 /// of them deletes the account (the deletion's `NOTIFY`), and forgets every
 /// cached user whenever it may have missed a notification.
@@ -193,7 +264,6 @@ async fn forget_deleted_users(url: String, users: UserCache) {
 /// SIGHUP re-reads the JWK Set file, so an identity provider's keys rotate
 /// without a restart (changes to the file are also noticed on their own).
 async fn reload_keys_on_sighup(auth: Arc<Authenticator>) {
-    use actix_web::rt::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         tracing::warn!("SIGHUP cannot be handled; keys reload only when the JWK Set file changes");
         return;

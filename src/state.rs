@@ -3,6 +3,7 @@
 //! workers, the user cache and the metrics handles. Any layer may use this
 //! module; it knows nothing of routes, middleware or handlers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,6 +92,8 @@ pub struct AppState {
     pub pool: Database,
     pub users: UserCache,
     pub metrics: Metrics,
+    /// Set by SIGTERM: `/readyz` answers 503 while the server drains.
+    draining: AtomicBool,
 }
 
 impl AppState {
@@ -100,7 +103,17 @@ impl AppState {
             pool,
             users: UserCache::new(),
             metrics,
+            draining: AtomicBool::new(false),
         })
+    }
+
+    /// From now on `/readyz` says the server is going away.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// Runs database work that only reads on a pooled connection

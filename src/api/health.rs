@@ -15,10 +15,16 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Readiness: 200 when a pooled connection answers `SELECT 1`, else 503.
+/// Readiness: 200 when a pooled connection answers `SELECT 1`, else 503;
+/// 503 at once after SIGTERM, while the server drains.
 #[utoipa::path(tag = "health", responses((status = 200, description = "The database answers")))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::Unavailable(
+            "the server is shutting down".to_owned(),
+        ));
+    }
     state
         .read(async |conn| Ok(on_backend!(conn, |c| c.batch_execute("SELECT 1").await)?))
         .await?;

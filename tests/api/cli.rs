@@ -80,7 +80,7 @@ fn entries(dir: &Path) -> Vec<String> {
 fn bad_configuration_exits_2_with_one_line() {
     // Arguments, environment, and the setting the error must name.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 17] = [
+    let cases: [Case; 19] = [
         (&[], &[("BIND", "nonsense")], "BIND"),
         (
             &[],
@@ -120,6 +120,16 @@ fn bad_configuration_exits_2_with_one_line() {
         (&[], &[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
         (&[], &[("MIGRATE_ON_START", "maybe")], "MIGRATE_ON_START"),
         (&[], &[("SQLITE_SYNCHRONOUS", "off")], "SQLITE_SYNCHRONOUS"),
+        (
+            &[],
+            &[("SHUTDOWN_DRAIN_SECONDS", "301")],
+            "SHUTDOWN_DRAIN_SECONDS",
+        ),
+        (
+            &[],
+            &[("SHUTDOWN_DRAIN_SECONDS", "-1")],
+            "SHUTDOWN_DRAIN_SECONDS",
+        ),
         (&["serve"], &[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
         (
             &["token", "--sub", "x"],

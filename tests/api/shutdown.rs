@@ -68,7 +68,9 @@ async fn in_flight(client: &reqwest::Client, base: &str) -> usize {
 
 async fn sigterm_drains_requests_in_flight(backend: Backend) {
     let database = TestDatabase::create(backend);
-    let server = Server::start(&database.url);
+    // No load-balancer drain here (the tests below have it): SIGTERM goes
+    // straight to the graceful stop this test is about.
+    let server = Server::start_with(&database.url, &[("SHUTDOWN_DRAIN_SECONDS", "0")]);
     let client = reqwest::Client::new();
 
     let author = token("author");
@@ -153,4 +155,66 @@ async fn sqlite_sigterm_drains_requests_in_flight() {
 #[actix_web::test]
 async fn postgres_sigterm_drains_requests_in_flight() {
     sigterm_drains_requests_in_flight(Backend::Postgres).await;
+}
+
+async fn status_of(url: String) -> StatusCode {
+    // A new client each time: a new connection, as a load balancer's check.
+    reqwest::Client::new()
+        .get(url)
+        .send()
+        .await
+        .expect("the server answers")
+        .status()
+}
+
+#[actix_web::test]
+async fn sigterm_first_fails_readiness_and_serves_on_until_the_drain_ends() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    // A drain longer than any test: it ends here by a second SIGTERM.
+    let mut server = Server::start_with(&database.url, &[("SHUTDOWN_DRAIN_SECONDS", "300")]);
+    let base = server.base.clone();
+    assert_eq!(status_of(format!("{base}/readyz")).await, StatusCode::OK);
+
+    server.signal("-TERM");
+    server.wait_for_log("serving on for the drain");
+    assert_eq!(
+        status_of(format!("{base}/readyz")).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a load balancer's check fails at once"
+    );
+    assert_eq!(status_of(format!("{base}/healthz")).await, StatusCode::OK);
+    let created = reqwest::Client::new()
+        .post(format!("{base}/api/v1/interviews"))
+        .bearer_auth(token("late"))
+        .json(&serde_json::json!({"title": "during the drain"}))
+        .send()
+        .await
+        .expect("new connections are still served");
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    server.signal("-TERM");
+    server.wait_for_log("graceful shutdown");
+    let status = server.wait();
+    assert!(status.success(), "the server exits cleanly: {status}");
+}
+
+#[actix_web::test]
+async fn the_drain_ends_by_itself() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let mut server = Server::start_with(&database.url, &[("SHUTDOWN_DRAIN_SECONDS", "1")]);
+    server.signal("-TERM");
+    server.wait_for_log("serving on for the drain");
+    server.wait_for_log("graceful shutdown");
+    assert!(server.wait().success());
+}
+
+#[actix_web::test]
+async fn sigint_skips_the_drain() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    // Were SIGINT to drain, "graceful shutdown" would come 300 s later and
+    // wait_for_log would fail after its 30 s.
+    let mut server = Server::start_with(&database.url, &[("SHUTDOWN_DRAIN_SECONDS", "300")]);
+    server.signal("-INT");
+    server.wait_for_log("graceful shutdown");
+    assert!(server.wait().success());
 }
