@@ -14,6 +14,8 @@ use crate::db::{Backend, Synchronous, default_pool_size, default_write_pool_size
 pub const DEFAULT_DATABASE_PATH: &str = "./data/favorites.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const SECRET_FILE_NAME: &str = "jwt-secret";
+/// The name of the generated HS256 secret in PostgreSQL's `server_secrets`.
+const SHARED_SECRET_NAME: &str = "jwt_hs256";
 /// Shortest accepted `JWT_SECRET`: HS256 keys shorter than the hash are weak.
 pub const MIN_SECRET_BYTES: usize = 32;
 pub const MAX_POOL_SIZE: u32 = 1_000;
@@ -361,6 +363,9 @@ impl Settings {
         if let Some(secret) = &self.jwt_secret {
             return Ok(secret.clone());
         }
+        if self.backend == Backend::Postgres {
+            return self.shared_secret();
+        }
         let path = self.data_dir.join(SECRET_FILE_NAME);
         crate::auth::load_or_create_secret(&path).map_err(|error| {
             invalid(
@@ -371,5 +376,26 @@ impl Settings {
                 ),
             )
         })
+    }
+
+    /// PostgreSQL without `JWT_SECRET`: the generated secret lives in the
+    /// database (`server_secrets`), so every instance on it, and `favorites
+    /// token`, use the same one. A server that generated its secret into
+    /// `<data dir>/jwt-secret` before keeps it: that file seeds the database.
+    fn shared_secret(&self) -> Result<Vec<u8>, ConfigError> {
+        let earlier = crate::auth::read_secret(&self.data_dir.join(SECRET_FILE_NAME));
+        let candidate = earlier.unwrap_or_else(crate::auth::generate_secret);
+        crate::db::pg_shared_secret(&self.database_url, SHARED_SECRET_NAME, &candidate)
+            .map(String::into_bytes)
+            .map_err(|error| {
+                invalid(
+                    "JWT_SECRET",
+                    format!(
+                        "unset, and the secret the servers on this database share could not be \
+                         read from it (set JWT_SECRET, or let `favorites serve` or `favorites \
+                         migrate` create the table first): {error}"
+                    ),
+                )
+            })
     }
 }

@@ -67,9 +67,15 @@ pub struct Application {
 }
 
 impl Application {
-    /// Loads the keys, opens (and, unless turned off, migrates) the
-    /// database, and binds `settings.bind` (port 0 picks a free port).
+    /// Opens (and, unless turned off, migrates) the database, loads the keys
+    /// (on PostgreSQL a generated secret is kept in the database), and binds
+    /// `settings.bind` (port 0 picks a free port).
     pub fn build(settings: &Settings) -> Result<Application, StartupError> {
+        let pool = if settings.migrate_on_start {
+            open_database(settings).map_err(runtime_error)?
+        } else {
+            pool(settings).map_err(runtime_error)?
+        };
         let keys = settings
             .key_config()
             .map_err(|error| config_error(error.to_string()))?;
@@ -80,11 +86,6 @@ impl Application {
         )
         .map_err(|(setting, error)| config_error(format!("invalid {setting}: {error}")))?;
         let auth = Arc::new(auth);
-        let pool = if settings.migrate_on_start {
-            open_database(settings).map_err(runtime_error)?
-        } else {
-            pool(settings).map_err(runtime_error)?
-        };
         let state = AppState::new(pool)
             .map_err(|error| runtime_error(format!("metrics could not be set up: {error}")))?;
         let listener = TcpListener::bind(settings.bind).map_err(|error| {

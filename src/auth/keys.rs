@@ -1,5 +1,6 @@
 //! Key material: the HS256 shared secret (configured, or generated once and
-//! kept beside the SQLite data) and signing for the `token` subcommand.
+//! kept beside the SQLite data, or in the PostgreSQL database) and signing
+//! for the `token` subcommand.
 
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -23,9 +24,7 @@ pub fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
-    let mut bytes = [0u8; GENERATED_SECRET_BYTES];
-    rand::rng().fill_bytes(&mut bytes);
-    let secret = URL_SAFE_NO_PAD.encode(bytes);
+    let secret = generate_secret();
     match OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -50,6 +49,20 @@ pub fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
         }
         Err(error) => Err(error),
     }
+}
+
+/// A new secret: fresh randomness, URL-safe base64 (64 characters).
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; GENERATED_SECRET_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The secret stored at `path`, if there is a non-empty one.
+pub fn read_secret(path: &Path) -> Option<String> {
+    let stored = fs::read_to_string(path).ok()?;
+    let stored = stored.trim();
+    (!stored.is_empty()).then(|| stored.to_owned())
 }
 
 #[derive(Serialize)]

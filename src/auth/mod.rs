@@ -9,5 +9,5 @@ mod verifier;
 
 pub use authenticator::{Authenticator, Identity, LEEWAY_SECONDS, MAX_SUBJECT_CHARS};
 pub use caller::{Caller, Credentials, MaybeCaller, authenticate};
-pub use keys::{Signer, load_or_create_secret};
+pub use keys::{Signer, generate_secret, load_or_create_secret, read_secret};
 pub use verifier::KeyConfig;

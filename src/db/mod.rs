@@ -122,6 +122,37 @@ pub(crate) async fn establish_pg(url: String) -> ConnectionResult<PgConn> {
     Ok(conn)
 }
 
+/// The secret called `name` that every server on the PostgreSQL database at
+/// `url` shares: the stored one, or `candidate`, stored now when there is
+/// none. Servers starting at once agree: each insert ignores a conflict,
+/// and all read the one that won.
+pub fn pg_shared_secret(
+    url: &str,
+    name: &str,
+    candidate: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+
+    let mut conn = PgConnection::establish(url)?;
+    diesel::sql_query(
+        "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, localtimestamp) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(candidate)
+    .execute(&mut conn)?;
+    let stored: Stored = diesel::sql_query("SELECT value FROM server_secrets WHERE name = $1")
+        .bind::<Text, _>(name)
+        .get_result(&mut conn)?;
+    Ok(stored.value)
+}
+
 /// Applies every pending migration of the URL's backend over a synchronous
 /// connection of its own; returns how many ran.
 pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {

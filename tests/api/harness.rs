@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
@@ -693,6 +693,12 @@ impl Server {
     /// Starts the server with extra environment variables; returns once it
     /// logs that it is listening.
     pub fn start_with(database_url: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_in(Path::new("."), database_url, env)
+    }
+
+    /// As [`start_with`](Self::start_with), in working directory `cwd` (its
+    /// `./data`, as on a machine of its own).
+    pub fn start_in(cwd: &Path, database_url: &str, env: &[(&str, &str)]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -700,6 +706,7 @@ impl Server {
             .port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_favorites"))
             .arg("serve")
+            .current_dir(cwd)
             .env("DATABASE_URL", database_url)
             .env("BIND", format!("127.0.0.1:{port}"))
             .env("JWT_SECRET", SECRET_TEXT)

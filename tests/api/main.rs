@@ -16,6 +16,7 @@ mod explain;
 mod favorites;
 mod idempotency;
 mod identity;
+mod instances;
 mod interviews;
 mod openapi;
 mod outage;
