@@ -65,6 +65,9 @@ pub struct RawSettings {
     /// Requests a minute per user (token subject), bursts of as many; 0 or unset is off
     #[arg(long, env = "RATE_LIMIT_PER_USER", global = true)]
     pub rate_limit_per_user: Option<String>,
+    /// Redis URL (redis://host:port/db) where the rate limits are counted, shared by every instance using it; unset: each process counts its own
+    #[arg(long, env = "RATE_LIMIT_REDIS_URL", global = true)]
+    pub rate_limit_redis_url: Option<String>,
     /// SQLite: `full` (every acknowledged write survives a power loss) or `normal` (faster commits; the last ones may be lost on a power loss or OS crash, not on a process crash) [default: full]
     #[arg(long, env = "SQLITE_SYNCHRONOUS", global = true)]
     pub sqlite_synchronous: Option<String>,
@@ -109,6 +112,8 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     pub rate_limit_per_ip: Option<u32>,
     pub rate_limit_per_user: Option<u32>,
+    /// Where the limits count, when not in this process.
+    pub rate_limit_redis_url: Option<String>,
     /// How long SIGTERM keeps the server serving, `/readyz` 503, before it
     /// stops accepting.
     pub shutdown_drain: Duration,
@@ -261,6 +266,17 @@ impl RawSettings {
             ("true", true),
             ("false", false),
         )?;
+        let rate_limit_redis_url = present(&self.rate_limit_redis_url).map(str::to_owned);
+        if let Some(url) = &rate_limit_redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("redis+unix://")
+                || url.starts_with("unix://"))
+        {
+            return Err(invalid(
+                "RATE_LIMIT_REDIS_URL",
+                format!("`{url}` is not a redis:// URL"),
+            ));
+        }
         let shutdown_drain = match present(&self.shutdown_drain_seconds) {
             None => DEFAULT_SHUTDOWN_DRAIN,
             Some(text) => match text.parse::<u64>() {
@@ -302,6 +318,7 @@ impl RawSettings {
             cors_allowed_origins,
             rate_limit_per_ip,
             rate_limit_per_user,
+            rate_limit_redis_url,
             shutdown_drain,
         })
     }

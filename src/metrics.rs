@@ -5,7 +5,7 @@
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::db::Database;
 
@@ -25,6 +25,9 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// Successful favorite writes by `operation`: favorite, unfavorite, toggle.
     pub favorite_operations: IntCounterVec,
+    /// Requests let through unlimited because the shared rate-limit store
+    /// (Redis) did not answer.
+    pub rate_limit_store_failures: IntCounter,
 }
 
 impl Metrics {
@@ -45,6 +48,14 @@ impl Metrics {
             .namespace(NAMESPACE),
             &["operation"],
         )?;
+        let rate_limit_store_failures = IntCounter::with_opts(
+            Opts::new(
+                "rate_limit_store_failures_total",
+                "Rate-limit checks that let the request through unlimited because Redis did not answer",
+            )
+            .namespace(NAMESPACE),
+        )?;
+        registry.register(Box::new(rate_limit_store_failures.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(favorite_operations.clone()))?;
         registry.register(Box::new(PoolCollector::new(pool)?))?;
@@ -61,6 +72,7 @@ impl Metrics {
             http,
             in_flight,
             favorite_operations,
+            rate_limit_store_failures,
         })
     }
 

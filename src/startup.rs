@@ -17,7 +17,8 @@ use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::db::listen::Heard;
 use crate::db::{self, Backend, Database, PoolOptions};
-use crate::http::ratelimit::{ByIp, ByUser, Limit};
+use crate::http::ratelimit::{ByIp, ByUser, Limit, LimitStore};
+use crate::http::shared_limit::RedisLimits;
 use crate::repo::accounts::USER_DELETED_CHANNEL;
 use crate::router::{self, Parts};
 use crate::state::{AppState, UserCache};
@@ -94,12 +95,22 @@ impl Application {
                 settings.bind
             ))
         })?;
+        let limits = match &settings.rate_limit_redis_url {
+            None => LimitStore::Local,
+            Some(url) => {
+                let failures = state.metrics.rate_limit_store_failures.clone();
+                let redis = RedisLimits::new(url, failures).map_err(|error| {
+                    config_error(format!("invalid RATE_LIMIT_REDIS_URL: {error}"))
+                })?;
+                LimitStore::Redis(Arc::new(redis))
+            }
+        };
         let parts = Parts {
             state: web::Data::new(state),
             auth: web::Data::from(auth.clone()),
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
-            ip_limit: Limit::new(ByIp, settings.rate_limit_per_ip),
-            user_limit: Limit::new(ByUser, settings.rate_limit_per_user),
+            ip_limit: Limit::new(ByIp, settings.rate_limit_per_ip, &limits),
+            user_limit: Limit::new(ByUser, settings.rate_limit_per_user, &limits),
         };
         Ok(Application {
             listener,

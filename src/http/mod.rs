@@ -7,3 +7,4 @@ pub mod conditional;
 pub mod context;
 pub mod fallback;
 pub mod ratelimit;
+pub mod shared_limit;

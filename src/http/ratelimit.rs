@@ -4,14 +4,17 @@
 //! fields of draft-ietf-httpapi-ratelimit-headers-09, one list item per
 //! limit.
 //!
-//! Counting and telling are apart: a limiter answers a [`Decision`] (here
-//! governor's in-process GCRA), and [`render`] alone turns a request's
-//! decisions into the fields, whatever limiter made them.
+//! Counting and telling are apart: a limiter answers a [`Decision`]
+//! (governor's in-process GCRA, or the same algorithm in Redis with
+//! `RATE_LIMIT_REDIS_URL`: [`shared_limit`](super::shared_limit)), and
+//! [`render`] alone turns a request's decisions into the fields, whatever
+//! limiter made them.
 
 use std::future::{Ready, ready};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +28,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
+use super::shared_limit::RedisLimits;
 use crate::auth::Credentials;
 use crate::error::ApiError;
 
@@ -94,7 +98,7 @@ fn whole_seconds(duration: Duration) -> u64 {
 
 /// What a limit counts requests by.
 pub trait Partition: Clone + 'static {
-    type Key: Clone + Hash + Eq + Send + Sync + 'static;
+    type Key: Clone + Hash + Eq + Send + Sync + std::fmt::Display + 'static;
     /// The policy's name in the fields.
     const POLICY: &'static str;
     /// The request's key; `None` leaves the request to the other limits.
@@ -190,6 +194,20 @@ impl<K: Hash + Eq + Clone> Gcra<K> {
     }
 }
 
+/// Where the limits count: in this process, or in Redis, shared by every
+/// instance that uses the same one.
+#[derive(Clone)]
+pub enum LimitStore {
+    Local,
+    Redis(Arc<RedisLimits>),
+}
+
+/// How one limit counts.
+enum Counter<K: Hash + Eq + Clone> {
+    Local(Gcra<K>),
+    Redis { store: Arc<RedisLimits>, quota: u32 },
+}
+
 /// One limit, and the middleware that applies it: `per_minute` requests a
 /// minute per key of `P`, with bursts of as many; off (`None` or 0) it
 /// counts nothing and adds no fields. Clones share the counts, so every
@@ -197,23 +215,34 @@ impl<K: Hash + Eq + Clone> Gcra<K> {
 #[derive(Clone)]
 pub struct Limit<P: Partition> {
     partition: P,
-    gcra: Option<Arc<Gcra<P::Key>>>,
+    counter: Option<Arc<Counter<P::Key>>>,
 }
 
 impl<P: Partition> Limit<P> {
-    pub fn new(partition: P, per_minute: Option<u32>) -> Limit<P> {
-        let gcra = per_minute
-            .and_then(NonZeroU32::new)
-            .map(|quota| Arc::new(Gcra::new(quota)));
-        Limit { partition, gcra }
+    pub fn new(partition: P, per_minute: Option<u32>, store: &LimitStore) -> Limit<P> {
+        let counter = per_minute.and_then(NonZeroU32::new).map(|quota| {
+            Arc::new(match store {
+                LimitStore::Local => Counter::Local(Gcra::new(quota)),
+                LimitStore::Redis(store) => Counter::Redis {
+                    store: store.clone(),
+                    quota: quota.get(),
+                },
+            })
+        });
+        Limit { partition, counter }
     }
 
-    /// The decision for `req`, counting it; `None` when the limit is off
-    /// or does not apply to the request.
-    fn decide(&self, req: &ServiceRequest) -> Option<Decision> {
-        let gcra = self.gcra.as_ref()?;
+    /// The decision for `req`, counting it; `None` when the limit is off,
+    /// does not apply to the request, or its store did not answer.
+    async fn decide(&self, req: &ServiceRequest) -> Option<Decision> {
+        let counter = self.counter.as_ref()?;
         let key = self.partition.key(req)?;
-        Some(gcra.check(P::POLICY, &key))
+        match &**counter {
+            Counter::Local(gcra) => Some(gcra.check(P::POLICY, &key)),
+            Counter::Redis { store, quota } => {
+                store.check(P::POLICY, &key.to_string(), *quota).await
+            }
+        }
     }
 
     /// The middleware applying this limit, sharing its counts.
@@ -247,7 +276,7 @@ impl Decisions {
 
 impl<S, B, P> Transform<S, ServiceRequest> for Limit<P>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     S::Future: 'static,
     B: MessageBody + 'static,
     P: Partition,
@@ -260,7 +289,7 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(Limited {
-            service,
+            service: Rc::new(service),
             limit: self.clone(),
         }))
     }
@@ -268,13 +297,13 @@ where
 
 /// A service behind a [`Limit`].
 pub struct Limited<S, P: Partition> {
-    service: S,
+    service: Rc<S>,
     limit: Limit<P>,
 }
 
 impl<S, B, P> Service<ServiceRequest> for Limited<S, P>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     S::Future: 'static,
     B: MessageBody + 'static,
     P: Partition,
@@ -286,18 +315,18 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        if let Some(decision) = self.limit.decide(&req) {
-            let refused = decision.retry_after;
-            Decisions::record(&req, decision);
-            if let Some(wait) = refused {
-                let mut response = ApiError::RateLimited(whole_seconds(wait)).error_response();
-                Decisions::write_fields(req.request(), response.headers_mut());
-                return Box::pin(ready(Ok(req.into_response(response).map_into_right_body())));
-            }
-        }
-        let response = self.service.call(req);
+        let (service, limit) = (self.service.clone(), self.limit.clone());
         Box::pin(async move {
-            let mut response = response.await?;
+            if let Some(decision) = limit.decide(&req).await {
+                let refused = decision.retry_after;
+                Decisions::record(&req, decision);
+                if let Some(wait) = refused {
+                    let mut response = ApiError::RateLimited(whole_seconds(wait)).error_response();
+                    Decisions::write_fields(req.request(), response.headers_mut());
+                    return Ok(req.into_response(response).map_into_right_body());
+                }
+            }
+            let mut response = service.call(req).await?;
             let request = response.request().clone();
             Decisions::write_fields(&request, response.headers_mut());
             Ok(response.map_into_left_body())

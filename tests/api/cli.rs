@@ -80,7 +80,7 @@ fn entries(dir: &Path) -> Vec<String> {
 fn bad_configuration_exits_2_with_one_line() {
     // Arguments, environment, and the setting the error must name.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 19] = [
+    let cases: [Case; 20] = [
         (&[], &[("BIND", "nonsense")], "BIND"),
         (
             &[],
@@ -129,6 +129,11 @@ fn bad_configuration_exits_2_with_one_line() {
             &[],
             &[("SHUTDOWN_DRAIN_SECONDS", "-1")],
             "SHUTDOWN_DRAIN_SECONDS",
+        ),
+        (
+            &[],
+            &[("RATE_LIMIT_REDIS_URL", "http://cache:6379")],
+            "RATE_LIMIT_REDIS_URL",
         ),
         (&["serve"], &[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
         (

@@ -278,6 +278,8 @@ pub struct Options {
     pub cors_allowed_origins: Vec<String>,
     pub rate_limit_per_ip: Option<u32>,
     pub rate_limit_per_user: Option<u32>,
+    /// `RATE_LIMIT_REDIS_URL`.
+    pub rate_limit_redis_url: Option<String>,
     /// Verifying keys; the test secret (HS256) when `None`.
     pub keys: Option<KeyConfig>,
     pub issuer: Option<String>,
@@ -293,6 +295,7 @@ impl Default for Options {
             cors_allowed_origins: Vec::new(),
             rate_limit_per_ip: None,
             rate_limit_per_user: None,
+            rate_limit_redis_url: None,
             keys: None,
             issuer: None,
             audience: None,
@@ -324,6 +327,7 @@ fn settings(database_url: &str, options: &Options) -> Settings {
         cors_allowed_origins: Some(options.cors_allowed_origins.join(",")),
         rate_limit_per_ip: options.rate_limit_per_ip.map(|limit| limit.to_string()),
         rate_limit_per_user: options.rate_limit_per_user.map(|limit| limit.to_string()),
+        rate_limit_redis_url: options.rate_limit_redis_url.clone(),
         migrate_on_start: Some(options.database_url.is_none().to_string()),
         ..RawSettings::default()
     };
@@ -820,5 +824,78 @@ impl TestApp {
              WHERE datname = current_database() AND wait_event_type = 'Lock' \
              AND query LIKE '{pattern}'"
         ))
+    }
+}
+
+/// A `redis-server` of the test's own on a free port of 127.0.0.1, with
+/// nothing saved to disk; killed when dropped.
+pub struct TestRedis {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRedis {
+    pub fn start() -> TestRedis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        TestRedis::start_on(port)
+    }
+
+    /// Starts one on `port` (again, after [`stop`](Self::stop)); returns
+    /// once it answers `PING`.
+    pub fn start_on(port: u16) -> TestRedis {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (Debian package redis-server)");
+        let redis = TestRedis {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !redis.answers() {
+            assert!(Instant::now() < deadline, "redis-server never answered");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn answers(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    /// Kills it (as a crash would) and waits until it is gone.
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

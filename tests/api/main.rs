@@ -24,5 +24,6 @@ mod pagination;
 mod production;
 mod prometheus;
 mod ratelimit;
+mod shared_limits;
 mod shutdown;
 mod teams;
