@@ -65,6 +65,17 @@ pub struct RawSettings {
     /// Requests a minute per user (token subject), bursts of as many; 0 or unset is off
     #[arg(long, env = "RATE_LIMIT_PER_USER", global = true)]
     pub rate_limit_per_user: Option<String>,
+    /// PostgreSQL streaming replicas for anonymous reads, comma-separated postgres:// URLs (ignored, with a warning, on SQLite)
+    #[arg(
+        long,
+        env = "DATABASE_REPLICA_URLS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_replica_urls: Option<String>,
+    /// Seconds of replay lag beyond which a replica serves no reads [default: 5]
+    #[arg(long, env = "DATABASE_REPLICA_MAX_LAG", global = true)]
+    pub database_replica_max_lag: Option<String>,
     /// Redis URL (redis://host:port/db) where the rate limits are counted, shared by every instance using it; unset: each process counts its own
     #[arg(long, env = "RATE_LIMIT_REDIS_URL", global = true)]
     pub rate_limit_redis_url: Option<String>,
@@ -114,6 +125,9 @@ pub struct Settings {
     pub rate_limit_per_user: Option<u32>,
     /// Where the limits count, when not in this process.
     pub rate_limit_redis_url: Option<String>,
+    /// PostgreSQL replicas for anonymous reads (SQLite ignores them).
+    pub replica_urls: Vec<String>,
+    pub replica_max_lag: Duration,
     /// How long SIGTERM keeps the server serving, `/readyz` 503, before it
     /// stops accepting.
     pub shutdown_drain: Duration,
@@ -122,6 +136,28 @@ pub struct Settings {
 /// `SHUTDOWN_DRAIN_SECONDS` when unset.
 pub const DEFAULT_SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 const MAX_SHUTDOWN_DRAIN_SECONDS: u64 = 300;
+/// `DATABASE_REPLICA_MAX_LAG` when unset.
+pub const DEFAULT_REPLICA_MAX_LAG: Duration = Duration::from_secs(5);
+const MAX_REPLICA_MAX_LAG_SECONDS: u64 = 86_400;
+
+/// A whole number of seconds from 0 to `max`; `default` when unset.
+fn seconds_setting(
+    setting: &'static str,
+    value: &Option<String>,
+    default: Duration,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    match present(value) {
+        None => Ok(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(seconds) if seconds <= max => Ok(Duration::from_secs(seconds)),
+            _ => Err(invalid(
+                setting,
+                format!("`{text}` is not a whole number of seconds from 0 to {max}"),
+            )),
+        },
+    }
+}
 
 /// A setting that could not be used, and why.
 #[derive(Debug)]
@@ -277,22 +313,40 @@ impl RawSettings {
                 format!("`{url}` is not a redis:// URL"),
             ));
         }
-        let shutdown_drain = match present(&self.shutdown_drain_seconds) {
-            None => DEFAULT_SHUTDOWN_DRAIN,
-            Some(text) => match text.parse::<u64>() {
-                Ok(seconds) if seconds <= MAX_SHUTDOWN_DRAIN_SECONDS => {
-                    Duration::from_secs(seconds)
-                }
-                _ => {
-                    return Err(invalid(
-                        "SHUTDOWN_DRAIN_SECONDS",
-                        format!(
-                            "`{text}` is not a whole number of seconds from 0 to {MAX_SHUTDOWN_DRAIN_SECONDS}"
-                        ),
-                    ));
-                }
-            },
-        };
+        let shutdown_drain = seconds_setting(
+            "SHUTDOWN_DRAIN_SECONDS",
+            &self.shutdown_drain_seconds,
+            DEFAULT_SHUTDOWN_DRAIN,
+            MAX_SHUTDOWN_DRAIN_SECONDS,
+        )?;
+        let replica_max_lag = seconds_setting(
+            "DATABASE_REPLICA_MAX_LAG",
+            &self.database_replica_max_lag,
+            DEFAULT_REPLICA_MAX_LAG,
+            MAX_REPLICA_MAX_LAG_SECONDS,
+        )?;
+        let replica_urls: Vec<String> = present(&self.database_replica_urls)
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|url| !url.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(url) = replica_urls
+            .iter()
+            .find(|url| Backend::of_url(url) != Backend::Postgres)
+        {
+            return Err(invalid(
+                "DATABASE_REPLICA_URLS",
+                format!(
+                    "`{}` is not a postgres:// URL",
+                    url.split('@').next_back().unwrap_or(url)
+                ),
+            ));
+        }
+
         let sqlite_synchronous = either(
             "SQLITE_SYNCHRONOUS",
             &self.sqlite_synchronous,
@@ -319,6 +373,8 @@ impl RawSettings {
             rate_limit_per_ip,
             rate_limit_per_user,
             rate_limit_redis_url,
+            replica_urls,
+            replica_max_lag,
             shutdown_drain,
         })
     }

@@ -94,6 +94,8 @@ impl Metrics {
 struct PoolCollector {
     pool: Database,
     connections: IntGaugeVec,
+    reads: Opts,
+    reads_desc: Vec<Desc>,
 }
 
 impl PoolCollector {
@@ -106,13 +108,30 @@ impl PoolCollector {
             .namespace(NAMESPACE),
             &["state"],
         )?;
-        Ok(PoolCollector { pool, connections })
+        let reads = Opts::new(
+            "db_reads_total",
+            "Database reads by target: primary, or the replica (host:port/database) that served them",
+        )
+        .namespace(NAMESPACE);
+        let reads_desc = IntCounterVec::new(reads.clone(), &["target"])?
+            .desc()
+            .into_iter()
+            .cloned()
+            .collect();
+        Ok(PoolCollector {
+            pool,
+            connections,
+            reads,
+            reads_desc,
+        })
     }
 }
 
 impl Collector for PoolCollector {
     fn desc(&self) -> Vec<&Desc> {
-        self.connections.desc()
+        let mut desc = self.connections.desc();
+        desc.extend(self.reads_desc.iter());
+        desc
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -122,6 +141,18 @@ impl Collector for PoolCollector {
         self.connections
             .with_label_values(&["in_use"])
             .set(i64::from(state.connections) - idle);
-        self.connections.collect()
+        let mut families = self.connections.collect();
+        // The counts live with the pools; a counter made fresh at each
+        // scrape carries their totals.
+        let reads = self.pool.reads();
+        if !reads.is_empty()
+            && let Ok(counter) = IntCounterVec::new(self.reads.clone(), &["target"])
+        {
+            for (target, count) in reads {
+                counter.with_label_values(&[target.as_str()]).inc_by(count);
+            }
+            families.extend(counter.collect());
+        }
+        families
     }
 }

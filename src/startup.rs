@@ -72,6 +72,9 @@ impl Application {
     /// (on PostgreSQL a generated secret is kept in the database), and binds
     /// `settings.bind` (port 0 picks a free port).
     pub fn build(settings: &Settings) -> Result<Application, StartupError> {
+        if settings.backend == Backend::Sqlite && !settings.replica_urls.is_empty() {
+            tracing::warn!("DATABASE_REPLICA_URLS is ignored: replicas are for PostgreSQL");
+        }
         let pool = if settings.migrate_on_start {
             open_database(settings).map_err(runtime_error)?
         } else {
@@ -159,6 +162,9 @@ impl Application {
             self.shutdown_drain,
         ));
         actix_web::rt::spawn(reload_keys_on_sighup(self.auth));
+        if let Some(replicas) = state.pool.replicas() {
+            actix_web::rt::spawn(db::replicas::watch(replicas.clone()));
+        }
         if let Some(url) = self.listen_url {
             actix_web::rt::spawn(forget_deleted_users(url, state.users.clone()));
         }
@@ -191,6 +197,8 @@ fn pool(settings: &Settings) -> Result<Database, String> {
             connection_timeout: settings.pool_timeout,
             workers: workers(),
             sqlite_synchronous: settings.sqlite_synchronous,
+            replica_urls: settings.replica_urls.clone(),
+            replica_max_lag: settings.replica_max_lag,
         },
     )
     .map_err(|error| format!("invalid DATABASE_URL: {error}"))

@@ -88,6 +88,13 @@ impl UserCache {
     }
 }
 
+/// Who a read is for, and so where it may be served (see [`AppState::read_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Anonymous,
+    Authenticated,
+}
+
 pub struct AppState {
     pub pool: Database,
     pub users: UserCache,
@@ -127,6 +134,22 @@ impl AppState {
         T: Send + 'static,
     {
         self.pool.run(Access::Read, work).await
+    }
+
+    /// As [`read`](Self::read), for `reader`: an anonymous read may be
+    /// served by a PostgreSQL replica (a little behind the primary, within
+    /// `DATABASE_REPLICA_MAX_LAG`); a caller with a token always reads the
+    /// primary, and so always sees their own writes. `work` may run twice
+    /// (again on the primary, when a replica fails mid-way).
+    pub async fn read_for<T, F>(&self, reader: Reader, work: F) -> Result<T, ApiError>
+    where
+        F: for<'c> AsyncFn(&mut Conn<'c>) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match reader {
+            Reader::Anonymous => self.pool.run_anonymous(work).await,
+            Reader::Authenticated => self.pool.run(Access::Read, work).await,
+        }
     }
 
     /// As [`read`](Self::read), for work that writes: on PostgreSQL it gets

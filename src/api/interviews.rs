@@ -236,8 +236,9 @@ pub async fn get_interview(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Id(interview_id) = path.interview_id;
+    let reader = caller.reader();
     let interview = state
-        .read(async move |conn| {
+        .read_for(reader, async move |conn| {
             let viewer = caller.user(conn).await?.map(|viewer| viewer.id);
             let (row, favorited) = repo::find_for_viewer(conn, interview_id, viewer)
                 .await?

@@ -5,17 +5,18 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
+use crate::auth::Credentials;
 use crate::db::Conn;
 use crate::error::ApiError;
 use crate::repo::{Cursor, Page, PageRequest};
-use crate::state::AppState;
+use crate::state::{AppState, Reader};
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
@@ -125,6 +126,8 @@ pub struct Listing {
     req: HttpRequest,
     page: PageRequest,
     state: web::Data<AppState>,
+    /// Anonymous lists may be read from a replica.
+    reader: Reader,
 }
 
 impl FromRequest for Listing {
@@ -141,10 +144,19 @@ impl FromRequest for Listing {
                 .ok_or_else(|| {
                     ApiError::Internal("application state is not configured".to_owned())
                 })?;
+            let anonymous = matches!(
+                req.extensions().get::<Credentials>(),
+                Some(Credentials::Anonymous)
+            );
             Ok(Listing {
                 req: req.clone(),
                 page,
                 state,
+                reader: if anonymous {
+                    Reader::Anonymous
+                } else {
+                    Reader::Authenticated
+                },
             })
         });
         ready(listing)
@@ -157,14 +169,14 @@ impl Listing {
     pub async fn respond<T, F>(self, work: F) -> Result<HttpResponse, ApiError>
     where
         T: Serialize + Send + 'static,
-        F: for<'c> AsyncFnOnce(&mut Conn<'c>, &PageRequest) -> Result<Page<T>, ApiError>
+        F: for<'c> AsyncFn(&mut Conn<'c>, &PageRequest) -> Result<Page<T>, ApiError>
             + Send
             + 'static,
     {
         let page = self.page;
         let rows = self
             .state
-            .read(async move |conn| work(conn, &page).await)
+            .read_for(self.reader, async move |conn| work(conn, &page).await)
             .await?;
         Ok(respond(&self.req, rows))
     }

@@ -130,8 +130,9 @@ pub async fn get_team(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Id(team_id) = path.team_id;
+    let reader = caller.reader();
     let team = state
-        .read(async move |conn| {
+        .read_for(reader, async move |conn| {
             caller.user(conn).await?;
             repo::find_team(conn, team_id)
                 .await?

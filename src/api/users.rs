@@ -64,8 +64,9 @@ pub async fn get_user(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Id(user_id) = path.user_id;
+    let reader = caller.reader();
     let user = state
-        .read(async move |conn| {
+        .read_for(reader, async move |conn| {
             // A token, when sent, must be valid; its user exists from now on.
             caller.user(conn).await?;
             users::find(conn, user_id)

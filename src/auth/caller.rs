@@ -14,7 +14,7 @@ use super::authenticator::{Authenticator, Identity};
 use crate::db::Conn;
 use crate::error::ApiError;
 use crate::repo::{self, users, users::UserRow};
-use crate::state::{AppState, UserCache};
+use crate::state::{AppState, Reader, UserCache};
 
 /// What the request's `Authorization` header proved.
 #[derive(Debug, Clone)]
@@ -192,6 +192,14 @@ impl FromRequest for Caller {
 pub struct MaybeCaller(pub Option<Caller>);
 
 impl MaybeCaller {
+    /// Who the read is for: anonymous reads may go to a replica.
+    pub fn reader(&self) -> Reader {
+        match self.0 {
+            Some(_) => Reader::Authenticated,
+            None => Reader::Anonymous,
+        }
+    }
+
     /// The caller's user row (created on their first request), or `None`.
     pub async fn user(&self, conn: &mut Conn<'_>) -> Result<Option<UserRow>, ApiError> {
         match &self.0 {

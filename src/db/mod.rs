@@ -4,6 +4,7 @@
 
 pub mod listen;
 mod pool;
+pub mod replicas;
 pub mod schema;
 mod sqlite;
 

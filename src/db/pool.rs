@@ -15,6 +15,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, TransactionManager};
 use futures_util::FutureExt;
 
+use super::replicas::Replicas;
 use super::sqlite::{self, SqliteManager, Synchronous};
 use super::{Backend, Conn, PgConn, establish_pg, run_inline};
 
@@ -52,6 +53,10 @@ pub struct PoolOptions {
     pub workers: usize,
     /// When SQLite's commits reach the disk.
     pub sqlite_synchronous: Synchronous,
+    /// PostgreSQL streaming replicas for anonymous reads (see [`Replicas`]).
+    pub replica_urls: Vec<String>,
+    /// The replay lag beyond which a replica serves no reads.
+    pub replica_max_lag: Duration,
 }
 
 /// The connection pool of the configured backend.
@@ -64,7 +69,7 @@ pub struct PoolOptions {
 /// request's work run on a blocking thread.
 #[derive(Clone)]
 pub enum Database {
-    Pg(PgPools),
+    Pg(PgPools, Replicas),
     Sqlite(r2d2::Pool<SqliteManager>),
 }
 
@@ -90,6 +95,8 @@ struct PgPoolsInner {
     timeout: Duration,
     /// Every worker's pools, for the metrics.
     all: Mutex<Vec<DeadPool<PgConn>>>,
+    /// Reads served here, for the metrics.
+    served_reads: AtomicU64,
 }
 
 /// A worker's two pools, under the id of the [`PgPools`] they belong to.
@@ -111,7 +118,7 @@ pub enum Access {
 }
 
 impl PgPools {
-    fn new(url: &str, options: &PoolOptions) -> PgPools {
+    pub(super) fn new(url: &str, options: &PoolOptions) -> PgPools {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let per_worker = |size: u32| {
             usize::try_from(size)
@@ -126,6 +133,7 @@ impl PgPools {
             writes: per_worker(options.write_size),
             timeout: options.connection_timeout,
             all: Mutex::new(Vec::new()),
+            served_reads: AtomicU64::new(0),
         }))
     }
 
@@ -239,7 +247,10 @@ impl Database {
     /// `/healthz`) while the database is still coming up.
     pub fn new(url: &str, options: &PoolOptions) -> Result<Database, PoolError> {
         match Backend::of_url(url) {
-            Backend::Postgres => Ok(Database::Pg(PgPools::new(url, options))),
+            Backend::Postgres => Ok(Database::Pg(
+                PgPools::new(url, options),
+                Replicas::new(&options.replica_urls, options, options.replica_max_lag),
+            )),
             Backend::Sqlite => Ok(Database::Sqlite(
                 r2d2::Pool::builder()
                     .max_size(options.max_size)
@@ -256,14 +267,14 @@ impl Database {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Database::Pg(_) => Backend::Postgres,
+            Database::Pg(..) => Backend::Postgres,
             Database::Sqlite(_) => Backend::Sqlite,
         }
     }
 
     pub fn state(&self) -> PoolState {
         match self {
-            Database::Pg(pools) => pools.state(),
+            Database::Pg(pools, _) => pools.state(),
             Database::Sqlite(pool) => {
                 let state = pool.state();
                 PoolState {
@@ -272,6 +283,33 @@ impl Database {
                 }
             }
         }
+    }
+
+    /// The replicas, when this is PostgreSQL with some configured.
+    pub fn replicas(&self) -> Option<&Replicas> {
+        match self {
+            Database::Pg(_, replicas) if !replicas.is_empty() => Some(replicas),
+            _ => None,
+        }
+    }
+
+    /// Reads served by each target so far: `primary`, then each replica by
+    /// its label (PostgreSQL; nothing for SQLite).
+    pub fn reads(&self) -> Vec<(String, u64)> {
+        let Database::Pg(primary, replicas) = self else {
+            return Vec::new();
+        };
+        let mut reads = vec![(
+            "primary".to_owned(),
+            primary.0.served_reads.load(Ordering::Relaxed),
+        )];
+        reads.extend(
+            replicas
+                .members()
+                .iter()
+                .map(|replica| (replica.label.clone(), replica.reads.load(Ordering::Relaxed))),
+        );
+        reads
     }
 
     /// Runs `work` on a pooled connection: on the calling async worker for
@@ -286,24 +324,11 @@ impl Database {
         E: WorkError + Send + 'static,
     {
         match self {
-            Database::Pg(pools) => {
-                let pooled = pools
-                    .local(access)?
-                    .get()
-                    .await
-                    .map_err(|error| PoolError(error.to_string()))?;
-                let mut pooled = Checked {
-                    pooled: Some(pooled),
-                    lost: false,
-                };
-                let result = match pooled.pooled.as_mut() {
-                    Some(conn) => work(&mut Conn::Pg(conn)).await,
-                    None => Err(PoolError("no connection".to_owned()).into()),
-                };
-                if let Err(error) = &result {
-                    pooled.lost = error.connection_lost();
+            Database::Pg(pools, _) => {
+                if access == Access::Read {
+                    pools.0.served_reads.fetch_add(1, Ordering::Relaxed);
                 }
-                result
+                run_pg(pools, access, work).await
             }
             Database::Sqlite(pool) => {
                 let pool = pool.clone();
@@ -319,4 +344,53 @@ impl Database {
             }
         }
     }
+
+    /// As [`run`](Self::run) for a read that may be a little stale (an
+    /// anonymous read): on a usable replica when there is one. Should the
+    /// replica turn out gone, it is taken out and `work` runs again on the
+    /// primary, so a replica's failure never fails a read.
+    pub async fn run_anonymous<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'c> AsyncFn(&mut Conn<'c>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: WorkError + std::fmt::Display + Send + 'static,
+    {
+        if let Database::Pg(_, replicas) = self
+            && let Some(replica) = replicas.pick()
+        {
+            match run_pg(&replica.pools, Access::Read, &work).await {
+                Err(error) if error.connection_lost() => replica.lost(&error.to_string()),
+                done => {
+                    replica.reads.fetch_add(1, Ordering::Relaxed);
+                    return done;
+                }
+            }
+        }
+        self.run(Access::Read, work).await
+    }
+}
+
+/// Runs `work` on a connection of `pools` for `access`, on this worker.
+async fn run_pg<T, E, F>(pools: &PgPools, access: Access, work: F) -> Result<T, E>
+where
+    F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<T, E>,
+    E: WorkError,
+{
+    let pooled = pools
+        .local(access)?
+        .get()
+        .await
+        .map_err(|error| PoolError(error.to_string()))?;
+    let mut pooled = Checked {
+        pooled: Some(pooled),
+        lost: false,
+    };
+    let result = match pooled.pooled.as_mut() {
+        Some(conn) => work(&mut Conn::Pg(conn)).await,
+        None => Err(PoolError("no connection".to_owned()).into()),
+    };
+    if let Err(error) = &result {
+        pooled.lost = error.connection_lost();
+    }
+    result
 }

@@ -280,6 +280,9 @@ pub struct Options {
     pub rate_limit_per_user: Option<u32>,
     /// `RATE_LIMIT_REDIS_URL`.
     pub rate_limit_redis_url: Option<String>,
+    /// `DATABASE_REPLICA_URLS` and `DATABASE_REPLICA_MAX_LAG`.
+    pub replica_urls: Vec<String>,
+    pub replica_max_lag: Option<u64>,
     /// Verifying keys; the test secret (HS256) when `None`.
     pub keys: Option<KeyConfig>,
     pub issuer: Option<String>,
@@ -296,6 +299,8 @@ impl Default for Options {
             rate_limit_per_ip: None,
             rate_limit_per_user: None,
             rate_limit_redis_url: None,
+            replica_urls: Vec::new(),
+            replica_max_lag: None,
             keys: None,
             issuer: None,
             audience: None,
@@ -328,6 +333,8 @@ fn settings(database_url: &str, options: &Options) -> Settings {
         rate_limit_per_ip: options.rate_limit_per_ip.map(|limit| limit.to_string()),
         rate_limit_per_user: options.rate_limit_per_user.map(|limit| limit.to_string()),
         rate_limit_redis_url: options.rate_limit_redis_url.clone(),
+        database_replica_urls: Some(options.replica_urls.join(",")),
+        database_replica_max_lag: options.replica_max_lag.map(|lag| lag.to_string()),
         migrate_on_start: Some(options.database_url.is_none().to_string()),
         ..RawSettings::default()
     };
