@@ -4,7 +4,7 @@
 //! the `postgres` user (PostgreSQL refuses root). The machine's own server
 //! is never touched. Both are stopped, and the directory removed, on drop.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use diesel::connection::SimpleConnection;
@@ -112,7 +112,8 @@ impl Node {
 pub struct PgCluster {
     pub primary: Node,
     pub replica: Node,
-    dir: tempfile::TempDir,
+    /// Removed on drop, after both servers stop.
+    _dir: tempfile::TempDir,
 }
 
 impl PgCluster {
@@ -171,12 +172,8 @@ impl PgCluster {
         PgCluster {
             primary,
             replica,
-            dir,
+            _dir: dir,
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
     }
 }
 
