@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use ipnet::IpNet;
 
 use crate::auth::KeyConfig;
 use crate::db::{Backend, Synchronous, default_pool_size, default_write_pool_size};
@@ -65,6 +66,9 @@ pub struct RawSettings {
     /// Requests a minute per user (token subject), bursts of as many; 0 or unset is off
     #[arg(long, env = "RATE_LIMIT_PER_USER", global = true)]
     pub rate_limit_per_user: Option<String>,
+    /// Load balancers whose X-Forwarded-For names the client for the per-IP limit: comma-separated addresses or CIDR networks (e.g. 10.0.0.0/8)
+    #[arg(long, env = "TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
     /// PostgreSQL streaming replicas for anonymous reads, comma-separated postgres:// URLs (ignored, with a warning, on SQLite)
     #[arg(
         long,
@@ -125,6 +129,8 @@ pub struct Settings {
     pub rate_limit_per_user: Option<u32>,
     /// Where the limits count, when not in this process.
     pub rate_limit_redis_url: Option<String>,
+    /// Proxies trusted to name the client in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpNet>,
     /// PostgreSQL replicas for anonymous reads (SQLite ignores them).
     pub replica_urls: Vec<String>,
     pub replica_max_lag: Duration,
@@ -325,6 +331,26 @@ impl RawSettings {
             DEFAULT_REPLICA_MAX_LAG,
             MAX_REPLICA_MAX_LAG_SECONDS,
         )?;
+        let trusted_proxies = present(&self.trusted_proxies)
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|entry| !entry.is_empty())
+                    .map(|entry| {
+                        entry
+                            .parse::<IpNet>()
+                            .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                            .map_err(|_| {
+                                invalid(
+                                    "TRUSTED_PROXIES",
+                                    format!("`{entry}` is not an IP address or CIDR network"),
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
         let replica_urls: Vec<String> = present(&self.database_replica_urls)
             .map(|list| {
                 list.split(',')
@@ -373,6 +399,7 @@ impl RawSettings {
             rate_limit_per_ip,
             rate_limit_per_user,
             rate_limit_redis_url,
+            trusted_proxies,
             replica_urls,
             replica_max_lag,
             shutdown_drain,

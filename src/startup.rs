@@ -112,7 +112,11 @@ impl Application {
             state: web::Data::new(state),
             auth: web::Data::from(auth.clone()),
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
-            ip_limit: Limit::new(ByIp, settings.rate_limit_per_ip, &limits),
+            ip_limit: Limit::new(
+                ByIp::new(settings.trusted_proxies.clone()),
+                settings.rate_limit_per_ip,
+                &limits,
+            ),
             user_limit: Limit::new(ByUser, settings.rate_limit_per_user, &limits),
         };
         Ok(Application {

@@ -27,6 +27,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use ipnet::IpNet;
 
 use super::shared_limit::RedisLimits;
 use crate::auth::Credentials;
@@ -105,16 +106,65 @@ pub trait Partition: Clone + 'static {
     fn key(&self, req: &ServiceRequest) -> Option<Self::Key>;
 }
 
-/// Counts requests by the client's address.
-#[derive(Debug, Clone, Copy)]
-pub struct ByIp;
+/// Counts requests by the client's address: the peer's, or, when the peer
+/// is one of the `TRUSTED_PROXIES` (a load balancer), the address that
+/// proxy put last in `X-Forwarded-For` that is not itself a trusted proxy.
+#[derive(Debug, Clone, Default)]
+pub struct ByIp {
+    trusted: Arc<Vec<IpNet>>,
+}
+
+impl ByIp {
+    pub fn new(trusted_proxies: Vec<IpNet>) -> ByIp {
+        ByIp {
+            trusted: Arc::new(trusted_proxies),
+        }
+    }
+
+    fn trusts(&self, address: IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(&address))
+    }
+
+    /// The client's address: walk `X-Forwarded-For` from the right (the
+    /// entries the trusted proxies added) to the first untrusted one. A
+    /// client can put anything to the left, never to the right of what a
+    /// proxy appends, so nothing it sends is believed.
+    fn client(&self, req: &ServiceRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.trusts(peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all(X_FORWARDED_FOR)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer;
+        for entry in forwarded.iter().rev() {
+            match entry.parse::<IpAddr>() {
+                Ok(address) => {
+                    client = address;
+                    if !self.trusts(address) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        Some(client)
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 impl Partition for ByIp {
     type Key = IpAddr;
     const POLICY: &'static str = "per-ip";
 
     fn key(&self, req: &ServiceRequest) -> Option<IpAddr> {
-        req.peer_addr().map(|address| address.ip())
+        self.client(req)
     }
 }
 

@@ -283,6 +283,8 @@ pub struct Options {
     /// `DATABASE_REPLICA_URLS` and `DATABASE_REPLICA_MAX_LAG`.
     pub replica_urls: Vec<String>,
     pub replica_max_lag: Option<u64>,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: Option<String>,
     /// Verifying keys; the test secret (HS256) when `None`.
     pub keys: Option<KeyConfig>,
     pub issuer: Option<String>,
@@ -301,6 +303,7 @@ impl Default for Options {
             rate_limit_redis_url: None,
             replica_urls: Vec::new(),
             replica_max_lag: None,
+            trusted_proxies: None,
             keys: None,
             issuer: None,
             audience: None,
@@ -335,6 +338,7 @@ fn settings(database_url: &str, options: &Options) -> Settings {
         rate_limit_redis_url: options.rate_limit_redis_url.clone(),
         database_replica_urls: Some(options.replica_urls.join(",")),
         database_replica_max_lag: options.replica_max_lag.map(|lag| lag.to_string()),
+        trusted_proxies: options.trusted_proxies.clone(),
         migrate_on_start: Some(options.database_url.is_none().to_string()),
         ..RawSettings::default()
     };

@@ -204,3 +204,54 @@ both_backends!(
     both_limits_give_one_item_each,
     limits_off_add_no_fields,
 );
+
+async fn forwarded(app: &TestApp, chain: &str) -> u16 {
+    app.send(
+        app.request(reqwest::Method::GET, "/api/v1/interviews", None)
+            .header("X-Forwarded-For", chain),
+    )
+    .await
+    .status
+    .as_u16()
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_the_per_ip_limit_counts_the_forwarded_client() {
+    let app = TestApp::spawn_with(
+        favorites::db::Backend::Sqlite,
+        Options {
+            rate_limit_per_ip: Some(2),
+            trusted_proxies: Some("127.0.0.1, 10.0.0.0/8".to_owned()),
+            ..Options::default()
+        },
+    )
+    .await;
+    // What the proxy appended counts; a client's own entries to the left
+    // of it do not, nor do other trusted proxies' (10.x) on the way.
+    assert_eq!(forwarded(&app, "198.51.100.7").await, 200);
+    assert_eq!(
+        forwarded(&app, "203.0.113.9, 198.51.100.7, 10.1.2.3").await,
+        200
+    );
+    assert_eq!(forwarded(&app, "192.0.2.1, 198.51.100.7").await, 429);
+    assert_eq!(forwarded(&app, "198.51.100.8").await, 200, "another client");
+}
+
+#[actix_web::test]
+async fn from_an_untrusted_peer_x_forwarded_for_is_ignored() {
+    let app = TestApp::spawn_with(
+        favorites::db::Backend::Sqlite,
+        Options {
+            rate_limit_per_ip: Some(2),
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(forwarded(&app, "198.51.100.1").await, 200);
+    assert_eq!(forwarded(&app, "198.51.100.2").await, 200);
+    assert_eq!(
+        forwarded(&app, "198.51.100.3").await,
+        429,
+        "one peer, one quota"
+    );
+}
