@@ -244,6 +244,10 @@ impl<K: Hash + Eq + Clone> Gcra<K> {
     }
 }
 
+/// What load balancers and Prometheus poll: never limited, or a balancer
+/// whose checks share one address would take healthy instances out.
+const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
 /// Where the limits count: in this process, or in Redis, shared by every
 /// instance that uses the same one.
 #[derive(Clone)]
@@ -286,6 +290,9 @@ impl<P: Partition> Limit<P> {
     /// does not apply to the request, or its store did not answer.
     async fn decide(&self, req: &ServiceRequest) -> Option<Decision> {
         let counter = self.counter.as_ref()?;
+        if UNLIMITED.contains(&req.path()) {
+            return None;
+        }
         let key = self.partition.key(req)?;
         match &**counter {
             Counter::Local(gcra) => Some(gcra.check(P::POLICY, &key)),

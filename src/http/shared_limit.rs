@@ -8,7 +8,7 @@
 //! request that would move it more than a window past now is refused. The
 //! key expires when its quota is whole again.
 //!
-//! Redis down or slow is never the client's problem: the request is served
+//! Redis down or slow (no answer within 100 ms) is never the client's problem: the request is served
 //! without a limit (fail open), counted in
 //! `favorites_rate_limit_store_failures_total`, and logged at most once a
 //! minute; Redis is then left alone for a second before it is asked again,
@@ -23,7 +23,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::ratelimit::{Decision, WINDOW};
 
 /// How long a check may wait for Redis before the request goes on unlimited.
-const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 /// After a failure, how long requests skip Redis (and go on unlimited).
 const BACK_OFF: Duration = Duration::from_secs(1);
 /// At most one warning in this long.
@@ -83,12 +83,21 @@ impl RedisLimits {
         let interval = WINDOW / quota.max(1);
         let answer: redis::RedisResult<(i64, i64, i64, i64)> = match self.connection() {
             Ok(mut connection) => {
-                self.script
+                let mut invocation = self.script.prepare_invoke();
+                invocation
                     .key(format!("favorites:ratelimit:{policy}:{key}"))
                     .arg(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX))
-                    .arg(quota)
-                    .invoke_async(&mut connection)
-                    .await
+                    .arg(quota);
+                let call = invocation.invoke_async(&mut connection);
+                // Also bounds a reconnection's back-off, which the driver's
+                // own timeouts do not.
+                match actix_web::rt::time::timeout(REDIS_TIMEOUT, call).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "no answer in time",
+                    ))),
+                }
             }
             Err(error) => Err(error),
         };

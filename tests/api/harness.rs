@@ -719,6 +719,11 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
+        Server::start_at(cwd, port, database_url, env)
+    }
+
+    /// As [`start_in`](Self::start_in), on `port` (to restart one in place).
+    pub fn start_at(cwd: &Path, port: u16, database_url: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_favorites"))
             .arg("serve")
             .current_dir(cwd)

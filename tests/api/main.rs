@@ -8,6 +8,7 @@ mod auth;
 mod browser;
 mod cancellation;
 mod cli;
+mod cluster;
 mod concurrency;
 mod conditional;
 mod durability;

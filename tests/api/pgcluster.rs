@@ -101,6 +101,11 @@ impl Node {
         );
     }
 
+    /// `pg_ctl stop -m fast`: a clean, quick shutdown (as for a restart).
+    pub fn stop_fast(&self) {
+        pg("pg_ctl", &["-D", self.data(), "-m", "fast", "-w", "stop"]);
+    }
+
     /// Runs SQL on it (`postgres` database).
     pub fn execute(&self, sql: &str) {
         let mut conn = PgConnection::establish(&self.url()).expect("connect");

@@ -255,3 +255,27 @@ async fn from_an_untrusted_peer_x_forwarded_for_is_ignored() {
         "one peer, one quota"
     );
 }
+
+#[actix_web::test]
+async fn health_and_metrics_are_never_limited() {
+    // A load balancer's checks and Prometheus's scrapes come from one
+    // address, often: limiting them would take healthy instances out.
+    let app = TestApp::spawn_with(
+        favorites::db::Backend::Sqlite,
+        Options {
+            rate_limit_per_ip: Some(1),
+            ..Options::default()
+        },
+    )
+    .await;
+    for _ in 0..5 {
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            let reply = app.get(path, None).await.assert_status(200);
+            assert!(reply.headers.get("ratelimit").is_none(), "{path}");
+        }
+    }
+    app.get("/api/v1/interviews", None).await.assert_status(200);
+    app.get("/api/v1/interviews", None)
+        .await
+        .assert_problem(429, "rate_limited");
+}
