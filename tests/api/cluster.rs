@@ -269,7 +269,7 @@ async fn cluster_rolling_restart_kill_primary_restart_replicas_and_shared_limits
         ("RATE_LIMIT_REDIS_URL".into(), redis.url()),
         ("RATE_LIMIT_PER_IP".into(), PER_IP.to_string()),
         ("TRUSTED_PROXIES".into(), "127.0.0.1".into()),
-        ("SHUTDOWN_DRAIN_SECONDS".into(), "1".into()),
+        ("SHUTDOWN_DRAIN_SECONDS".into(), "2".into()),
         ("DATABASE_POOL_SIZE".into(), "4".into()),
         ("DATABASE_WRITE_POOL_SIZE".into(), "4".into()),
     ];
