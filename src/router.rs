@@ -22,8 +22,9 @@ use crate::error::ApiError;
 use crate::http::body::MAX_BODY_BYTES;
 use crate::http::conditional::conditional;
 use crate::http::context::{REQUEST_ID, request_context};
+use crate::http::decision::{RATELIMIT, RATELIMIT_POLICY};
 use crate::http::fallback::{RouteTable, problem_for_bare_errors, unmatched};
-use crate::http::ratelimit::{ByIp, ByUser, Limit, RATELIMIT, RATELIMIT_POLICY};
+use crate::http::ratelimit::{ByIp, ByUser, Limit};
 use crate::metrics::TEXT_FORMAT;
 use crate::state::AppState;
 

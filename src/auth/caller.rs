@@ -105,7 +105,6 @@ fn credentials(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
 /// An authenticated caller; extraction fails with 401 without a valid token.
 /// Put it first among a handler's arguments: authentication is checked
 /// before the path and the body.
-#[derive(Clone)]
 pub struct Caller {
     identity: Identity,
     users: UserCache,
@@ -157,14 +156,14 @@ impl Caller {
     /// (a new, empty user when the old one is gone) and `work` runs once
     /// more, so a stale cache never fails a write nor writes under a deleted
     /// id. A second failure is answered as the 409 it is.
-    pub async fn write<T, F>(&self, state: &AppState, work: F) -> Result<T, ApiError>
+    pub async fn write<T, F>(self, state: &AppState, work: F) -> Result<T, ApiError>
     where
         F: for<'c> AsyncFn(&mut Conn<'c>, &UserRow) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let caller = self.clone();
         state
             .write(async move |conn| {
+                let caller = self;
                 let user = caller.user(conn).await?;
                 match work(conn, &user).await {
                     Err(ApiError::Conflict(why)) => {

@@ -32,7 +32,7 @@ pub enum Heard<'a> {
 pub async fn listen(url: String, channel: &'static str, on: impl Fn(Heard<'_>)) {
     let mut reported = false;
     loop {
-        let error = listen_once(&url, channel, &on, &mut reported).await;
+        let Err(error) = listen_once(&url, channel, &on, &mut reported).await;
         if !reported {
             tracing::warn!(%error, channel, "not listening for notifications; retrying");
             reported = true;
@@ -45,18 +45,6 @@ pub async fn listen(url: String, channel: &'static str, on: impl Fn(Heard<'_>)) 
 /// One listening connection, until it fails; `reported` is cleared once it
 /// listens, so the next failure is logged again.
 async fn listen_once(
-    url: &str,
-    channel: &'static str,
-    on: &impl Fn(Heard<'_>),
-    reported: &mut bool,
-) -> String {
-    match listening(url, channel, on, reported).await {
-        Ok(never) => match never {},
-        Err(error) => error,
-    }
-}
-
-async fn listening(
     url: &str,
     channel: &'static str,
     on: &impl Fn(Heard<'_>),

@@ -1,17 +1,19 @@
 //! The one place that knows both database backends: the connection type and
 //! `on_backend!`, per-backend connection setup, migrations and write
-//! transactions; the pools are in [`pool`].
+//! transactions; the pools are in [`pool`] and [`pg_pools`].
 
 pub mod listen;
+mod pg_pools;
 mod pool;
 pub mod replicas;
 pub mod schema;
 mod sqlite;
 
-pub use pool::{
-    Access, Database, PgPools, PoolError, PoolOptions, PoolState, WorkError, default_pool_size,
+pub use pg_pools::{
+    Access, PgPools, PoolError, PoolOptions, PoolState, WorkError, default_pool_size,
     default_write_pool_size,
 };
+pub use pool::Database;
 pub use sqlite::{DbConn, Inline, SqliteConn, SqliteManager, Synchronous, run_inline};
 
 use diesel::Connection as _;

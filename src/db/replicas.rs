@@ -8,7 +8,7 @@
 //! replay is paused or behind). Anything else takes it out until a check
 //! finds it well again; with none usable, every read goes to the primary.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Bool, Double, Nullable};
 use serde::Serialize;
 
-use super::pool::{PgPools, PoolOptions};
+use super::pg_pools::{PgPools, PoolOptions};
 use super::{PgConn, establish_pg};
 
 /// How often each replica is checked.
@@ -40,7 +40,6 @@ pub(super) struct Replica {
     url: String,
     pub(super) pools: PgPools,
     usable: AtomicBool,
-    pub(super) reads: AtomicU64,
     status: Mutex<ReplicaStatus>,
 }
 
@@ -73,7 +72,6 @@ impl Replicas {
                     url: url.clone(),
                     pools: PgPools::new(url, options),
                     usable: AtomicBool::new(false),
-                    reads: AtomicU64::new(0),
                 }
             })
             .collect();
@@ -93,7 +91,7 @@ impl Replicas {
         let members = &self.0.members;
         let start = self.0.next.fetch_add(1, Ordering::Relaxed);
         (0..members.len())
-            .map(|offset| &members[(start + offset) % members.len()])
+            .map(|turn| &members[(start + turn) % members.len()])
             .find(|replica| replica.usable.load(Ordering::Relaxed))
     }
 

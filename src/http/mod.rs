@@ -5,6 +5,8 @@
 pub mod body;
 pub mod conditional;
 pub mod context;
+pub mod decision;
 pub mod fallback;
+pub mod local_limit;
 pub mod ratelimit;
 pub mod shared_limit;

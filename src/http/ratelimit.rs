@@ -5,10 +5,11 @@
 //! limit.
 //!
 //! Counting and telling are apart: a limiter answers a [`Decision`]
-//! (governor's in-process GCRA, or the same algorithm in Redis with
-//! `RATE_LIMIT_REDIS_URL`: [`shared_limit`](super::shared_limit)), and
-//! [`render`] alone turns a request's decisions into the fields, whatever
-//! limiter made them.
+//! (governor's in-process GCRA, [`local_limit`](super::local_limit), or the
+//! same algorithm in Redis with `RATE_LIMIT_REDIS_URL`:
+//! [`shared_limit`](super::shared_limit)), and
+//! [`decision::render`](super::decision::render) alone turns a request's
+//! decisions into the fields, whatever limiter made them.
 
 use std::future::{Ready, ready};
 use std::hash::Hash;
@@ -16,86 +17,19 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName};
 use actix_web::{Error, HttpMessage, HttpRequest, ResponseError};
 use futures_util::future::LocalBoxFuture;
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
 
+use super::decision::{Decision, render, whole_seconds};
+use super::local_limit::Gcra;
 use super::shared_limit::RedisLimits;
 use crate::auth::Credentials;
 use crate::error::ApiError;
-
-pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-
-/// The settings count requests a minute.
-pub const WINDOW: Duration = Duration::from_secs(60);
-
-/// What one limit decided about one request: the draft's quota policy
-/// (`q`, `w`) and service limit (`r`, `t`), and whether it refused.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    /// The policy's name in both fields (`per-ip`, `per-user`).
-    pub policy: &'static str,
-    /// `q`: requests allowed in a window, all at once if need be.
-    pub quota: u32,
-    /// `w`: the window the quota is allocated for.
-    pub window: Duration,
-    /// `r`: requests left after this one; 0 when it was refused.
-    pub remaining: u32,
-    /// `t`: until the whole quota is available again.
-    pub reset: Duration,
-    /// `Some(wait)` when the request was refused: how long until one more
-    /// request would be accepted (`Retry-After`).
-    pub retry_after: Option<Duration>,
-}
-
-/// Writes `RateLimit-Policy` and `RateLimit` for `decisions`, in their
-/// order, replacing any already there; nothing when no limit applied.
-/// Durations are whole seconds, rounded up.
-pub fn render(decisions: &[Decision], headers: &mut HeaderMap) {
-    if decisions.is_empty() {
-        return;
-    }
-    let list = |item: fn(&Decision) -> String| {
-        let items: Vec<String> = decisions.iter().map(item).collect();
-        HeaderValue::try_from(items.join(", "))
-    };
-    let policies = list(|d| {
-        format!(
-            "\"{}\";q={};w={}",
-            d.policy,
-            d.quota,
-            whole_seconds(d.window)
-        )
-    });
-    let limits = list(|d| {
-        format!(
-            "\"{}\";r={};t={}",
-            d.policy,
-            d.remaining,
-            whole_seconds(d.reset)
-        )
-    });
-    // Policy names are constants and numbers are digits: always valid.
-    if let (Ok(policies), Ok(limits)) = (policies, limits) {
-        headers.insert(RATELIMIT_POLICY, policies);
-        headers.insert(RATELIMIT, limits);
-    }
-}
-
-/// Seconds, rounded up: a client that waits this long has waited enough.
-fn whole_seconds(duration: Duration) -> u64 {
-    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
-}
 
 /// What a limit counts requests by.
 pub trait Partition: Clone + 'static {
@@ -183,64 +117,6 @@ impl Partition for ByUser {
         req.extensions()
             .get::<Credentials>()
             .and_then(|credentials| credentials.subject().map(str::to_owned))
-    }
-}
-
-type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
-
-/// `quota` requests a [`WINDOW`] per key, with bursts of as many: governor's
-/// GCRA, where one request's worth comes back every `WINDOW / quota`.
-struct Gcra<K: Hash + Eq + Clone> {
-    limiter: Keyed<K>,
-    quota: u32,
-    interval: Duration,
-}
-
-impl<K: Hash + Eq + Clone> Gcra<K> {
-    fn new(quota: NonZeroU32) -> Gcra<K> {
-        let quota = Quota::per_minute(quota);
-        Gcra {
-            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
-            quota: quota.burst_size().get(),
-            interval: quota.replenish_interval(),
-        }
-    }
-
-    /// Counts one request of `key` against `policy`.
-    ///
-    /// `r` is governor's remaining burst capacity after this request. `t`
-    /// is the draft's "seconds until the quota … resets", which for GCRA
-    /// means until the quota is fully restored (`q` requests available
-    /// again), not until the next request's worth comes back: whoever
-    /// spends at most `r` before `t` is not refused, and has `q` at `t`.
-    /// An accepted request's state tells `r` but not how far into an
-    /// interval the bucket is, so `t` is then the latest moment the missing
-    /// `q - r` are back, `(q - r) · w/q`: never early, at most one interval
-    /// late (exact when `q` is 60). A refusal tells the wait for the next
-    /// request exactly (`Retry-After`), and the other `q - 1` follow one
-    /// interval apart; so a 429's `t` is later than its `Retry-After`
-    /// (unless `q` is 1), which the draft lets take precedence (section 7).
-    fn check(&self, policy: &'static str, key: &K) -> Decision {
-        let (remaining, reset, retry_after) = match self.limiter.check_key(key) {
-            Ok(state) => {
-                let remaining = state.remaining_burst_capacity();
-                (remaining, self.interval * (self.quota - remaining), None)
-            }
-            Err(refusal) => {
-                let wait = refusal.wait_time_from(self.limiter.clock().now());
-                let retry_after = wait.max(Duration::from_secs(1));
-                let reset = (wait + self.interval * (self.quota - 1)).max(retry_after);
-                (0, reset, Some(retry_after))
-            }
-        };
-        Decision {
-            policy,
-            quota: self.quota,
-            window: WINDOW,
-            remaining,
-            reset,
-            retry_after,
-        }
     }
 }
 
@@ -388,46 +264,5 @@ where
             Decisions::write_fields(&request, response.headers_mut());
             Ok(response.map_into_left_body())
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decision(policy: &'static str, remaining: u32, reset: Duration) -> Decision {
-        Decision {
-            policy,
-            quota: 100,
-            window: WINDOW,
-            remaining,
-            reset,
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn render_gives_one_item_per_decision_in_seconds_rounded_up() {
-        let mut headers = HeaderMap::new();
-        let decisions = [
-            decision("per-ip", 99, Duration::from_millis(600)),
-            decision("per-user", 0, Duration::from_millis(60_001)),
-        ];
-        render(&decisions, &mut headers);
-        assert_eq!(
-            headers.get(RATELIMIT_POLICY).unwrap(),
-            r#""per-ip";q=100;w=60, "per-user";q=100;w=60"#
-        );
-        assert_eq!(
-            headers.get(RATELIMIT).unwrap(),
-            r#""per-ip";r=99;t=1, "per-user";r=0;t=61"#
-        );
-    }
-
-    #[test]
-    fn render_without_decisions_writes_nothing() {
-        let mut headers = HeaderMap::new();
-        render(&[], &mut headers);
-        assert!(headers.is_empty());
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use prometheus::IntCounter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::ratelimit::{Decision, WINDOW};
+use super::decision::{Decision, WINDOW};
 
 /// How long a check may wait for Redis before the request goes on unlimited.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(100);

@@ -68,38 +68,9 @@ pub async fn delete_user(
 ) -> QueryResult<Option<Erasure>> {
     let mut erasure = Erasure::default();
     for _ in 0..ROUNDS {
-        loop {
-            let started = Instant::now();
-            let removed =
-                write_transaction(conn, async |conn| remove_favorites(conn, user_id).await).await?;
-            erasure.timed(started);
-            erasure.favorites += removed;
-            if removed < batch_len() {
-                break;
-            }
-        }
-        loop {
-            let started = Instant::now();
-            let removed =
-                write_transaction(conn, async |conn| remove_memberships(conn, user_id).await)
-                    .await?;
-            erasure.timed(started);
-            erasure.memberships += removed;
-            if removed < batch_len() {
-                break;
-            }
-        }
-        loop {
-            let started = Instant::now();
-            let removed =
-                write_transaction(conn, async |conn| remove_interviews(conn, user_id).await)
-                    .await?;
-            erasure.timed(started);
-            erasure.interviews += removed;
-            if removed < batch_len() {
-                break;
-            }
-        }
+        erasure.favorites += drain(conn, &mut erasure, user_id, remove_favorites).await?;
+        erasure.memberships += drain(conn, &mut erasure, user_id, remove_memberships).await?;
+        erasure.interviews += drain(conn, &mut erasure, user_id, remove_interviews).await?;
         let started = Instant::now();
         let finished =
             write_transaction(conn, async |conn| remove_user(conn, user_id, subject).await).await?;
@@ -116,8 +87,28 @@ pub async fn delete_user(
     Ok(None)
 }
 
-fn batch_len() -> usize {
-    usize::try_from(BATCH).unwrap_or(usize::MAX)
+/// Runs `batch` in transactions of its own until one removes fewer than
+/// [`BATCH`] rows; returns how many they removed in all.
+async fn drain<B>(
+    conn: &mut Conn<'_>,
+    erasure: &mut Erasure,
+    user_id: i64,
+    batch: B,
+) -> QueryResult<usize>
+where
+    B: for<'c, 'd> AsyncFn(&'d mut Conn<'c>, i64) -> QueryResult<usize>,
+{
+    let full = usize::try_from(BATCH).unwrap_or(usize::MAX);
+    let mut removed = 0;
+    loop {
+        let started = Instant::now();
+        let rows = write_transaction(conn, async |conn| batch(conn, user_id).await).await?;
+        erasure.timed(started);
+        removed += rows;
+        if rows < full {
+            return Ok(removed);
+        }
+    }
 }
 
 /// One batch of the user's favorites: locks their interviews in id order,

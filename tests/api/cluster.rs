@@ -13,31 +13,23 @@
 //! acknowledged write is in the database and every counter is exact.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::path::Path;
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use favorites::db::Backend;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Server, TestRedis, wait_until};
+use crate::harness::{Server, TestRedis, count_at, free_port, mint, wait_until};
 use crate::pgcluster::PgCluster;
 
 const INSTANCES: usize = 3;
 const LOADERS: u8 = 12;
 const PER_IP: u32 = 600;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// HAProxy in the foreground, killed when dropped. Two front doors to the
 /// same three instances: `api` retries a request whose connection failed
@@ -224,36 +216,6 @@ async fn load(
     }
 }
 
-fn mint(cwd: &Path, database_url: &str, subject: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_favorites"))
-        .args(["token", "--sub", subject])
-        .current_dir(cwd)
-        .env_clear()
-        .env("DATABASE_URL", database_url)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-fn count(url: &str, sql: &str) -> i64 {
-    let mut conn = PgConnection::establish(url).unwrap();
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut conn)
-        .unwrap()
-        .n
-}
-
 #[actix_web::test]
 async fn cluster_rolling_restart_kill_primary_restart_replicas_and_shared_limits() {
     let cluster = PgCluster::start();
@@ -401,7 +363,8 @@ async fn cluster_rolling_restart_kill_primary_restart_replicas_and_shared_limits
             .unwrap();
         body["favorites_count"].as_i64().unwrap()
     };
-    let before = count(
+    let before = count_at(
+        Backend::Postgres,
         &primary,
         &format!("SELECT favorites_count AS n FROM interviews WHERE id = {watched}"),
     );
@@ -518,7 +481,8 @@ async fn cluster_rolling_restart_kill_primary_restart_replicas_and_shared_limits
         missing.is_empty(),
         "acknowledged favorites missing: {missing:?}"
     );
-    let drift = count(
+    let drift = count_at(
+        Backend::Postgres,
         &primary,
         "SELECT count(*) AS n FROM interviews i WHERE i.favorites_count <> \
          (SELECT count(*) FROM favorite_interviews f WHERE f.interview_id = i.id)",

@@ -714,11 +714,7 @@ impl Server {
     /// As [`start_with`](Self::start_with), in working directory `cwd` (its
     /// `./data`, as on a machine of its own).
     pub fn start_in(cwd: &Path, database_url: &str, env: &[(&str, &str)]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         Server::start_at(cwd, port, database_url, env)
     }
 
@@ -853,11 +849,7 @@ pub struct TestRedis {
 
 impl TestRedis {
     pub fn start() -> TestRedis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         TestRedis::start_on(port)
     }
 
@@ -914,4 +906,32 @@ impl Drop for TestRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free TCP port of 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `favorites token --sub <subject>` against `database_url` with no
+/// `JWT_SECRET`, run in `cwd` (its `./data`): the secret the servers there
+/// generated and share.
+pub fn mint(cwd: &Path, database_url: &str, subject: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_favorites"))
+        .args(["token", "--sub", subject])
+        .current_dir(cwd)
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("run favorites token");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }

@@ -1,12 +1,9 @@
 //! Many instances on one PostgreSQL database: what they share.
 
-use std::path::Path;
-use std::process::Command;
-
 use favorites::db::Backend;
 use reqwest::StatusCode;
 
-use crate::harness::{Server, TestDatabase, count_at, token};
+use crate::harness::{SECRET_TEXT, Server, TestDatabase, count_at, mint, token};
 
 async fn me(server: &Server, token: &str) -> StatusCode {
     reqwest::Client::new()
@@ -16,22 +13,6 @@ async fn me(server: &Server, token: &str) -> StatusCode {
         .await
         .expect("the server answers")
         .status()
-}
-
-fn mint(cwd: &Path, database_url: &str, subject: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_favorites"))
-        .args(["token", "--sub", subject])
-        .current_dir(cwd)
-        .env_clear()
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("run favorites token");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 #[actix_web::test]
@@ -71,4 +52,24 @@ async fn postgres_instances_without_a_secret_share_the_one_they_generated() {
             machine.path().display()
         );
     }
+}
+
+#[actix_web::test]
+async fn postgres_a_secret_file_from_before_seeds_the_shared_secret() {
+    // A server that generated ./data/jwt-secret before the secret moved into
+    // the database keeps its tokens valid: the file seeds the database.
+    let database = TestDatabase::create(Backend::Postgres);
+    let machine = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(machine.path().join("data")).unwrap();
+    std::fs::write(machine.path().join("data/jwt-secret"), SECRET_TEXT).unwrap();
+    let server = Server::start_in(machine.path(), &database.url, &[("JWT_SECRET", "")]);
+    assert_eq!(me(&server, &token("ada")).await, StatusCode::OK);
+    assert_eq!(
+        count_at(
+            Backend::Postgres,
+            &database.url,
+            &format!("SELECT count(*) AS n FROM server_secrets WHERE value = '{SECRET_TEXT}'")
+        ),
+        1
+    );
 }

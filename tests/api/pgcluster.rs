@@ -10,20 +10,14 @@ use std::process::{Command, Output};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 
+use crate::harness::free_port;
+
 fn bindir() -> PathBuf {
     let output = Command::new("pg_config")
         .arg("--bindir")
         .output()
         .expect("pg_config (PostgreSQL's server binaries)");
     PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn is_root() -> bool {

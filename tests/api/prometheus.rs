@@ -3,7 +3,6 @@
 //! and the counters the test caused must arrive with their values.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,7 +11,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::harness::TestApp;
+use crate::harness::{TestApp, free_port};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const JOB: &str = "favorites";
@@ -45,10 +44,7 @@ impl Prometheus {
             ),
         )
         .expect("write the Prometheus config");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let log = File::create(dir.path().join("stderr.log")).expect("create the Prometheus log");
         let child = Command::new(PROMETHEUS)
             .arg(format!("--config.file={}", config.display()))

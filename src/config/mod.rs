@@ -1,13 +1,20 @@
 //! Settings from the environment (and matching flags), validated once at
 //! start. A bad value is one line naming the setting, never a panic.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use ipnet::IpNet;
+
+mod values;
+
+pub use values::{ConfigError, MAX_POOL_SIZE};
+use values::{
+    comma_list, either, invalid, parse_origin, parse_rate, parse_replica_urls,
+    parse_trusted_proxies, pool_size_setting, present, seconds_setting,
+};
 
 use crate::auth::KeyConfig;
 use crate::db::{Backend, Synchronous, default_pool_size, default_write_pool_size};
@@ -19,7 +26,6 @@ pub const SECRET_FILE_NAME: &str = "jwt-secret";
 const SHARED_SECRET_NAME: &str = "jwt_hs256";
 /// Shortest accepted `JWT_SECRET`: HS256 keys shorter than the hash are weak.
 pub const MIN_SECRET_BYTES: usize = 32;
-pub const MAX_POOL_SIZE: u32 = 1_000;
 /// How long a request waits for a database connection before 503.
 pub const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -146,94 +152,6 @@ const MAX_SHUTDOWN_DRAIN_SECONDS: u64 = 300;
 pub const DEFAULT_REPLICA_MAX_LAG: Duration = Duration::from_secs(5);
 const MAX_REPLICA_MAX_LAG_SECONDS: u64 = 86_400;
 
-/// A whole number of seconds from 0 to `max`; `default` when unset.
-fn seconds_setting(
-    setting: &'static str,
-    value: &Option<String>,
-    default: Duration,
-    max: u64,
-) -> Result<Duration, ConfigError> {
-    match present(value) {
-        None => Ok(default),
-        Some(text) => match text.parse::<u64>() {
-            Ok(seconds) if seconds <= max => Ok(Duration::from_secs(seconds)),
-            _ => Err(invalid(
-                setting,
-                format!("`{text}` is not a whole number of seconds from 0 to {max}"),
-            )),
-        },
-    }
-}
-
-/// A setting that could not be used, and why.
-#[derive(Debug)]
-pub struct ConfigError {
-    pub setting: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {}", self.setting, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting,
-        message: message.into(),
-    }
-}
-
-/// Treats an empty variable like an unset one (`FOO= cmd` is common in scripts).
-fn present(value: &Option<String>) -> Option<&str> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
-}
-
-/// A pool size setting: 1 to [`MAX_POOL_SIZE`], `default` when unset.
-fn pool_size_setting(
-    setting: &'static str,
-    value: &Option<String>,
-    default: u32,
-) -> Result<u32, ConfigError> {
-    match present(value) {
-        None => Ok(default),
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|size| (1..=MAX_POOL_SIZE).contains(size))
-            .ok_or_else(|| {
-                invalid(
-                    setting,
-                    format!("`{text}` is not a number from 1 to {MAX_POOL_SIZE}"),
-                )
-            }),
-    }
-}
-
-/// A setting with two values, the first its default; case does not matter.
-fn either<T>(
-    setting: &'static str,
-    value: &Option<String>,
-    default: (&str, T),
-    other: (&str, T),
-) -> Result<T, ConfigError> {
-    match present(value).map(str::to_ascii_lowercase) {
-        None => Ok(default.1),
-        Some(text) if text == default.0 => Ok(default.1),
-        Some(text) if text == other.0 => Ok(other.1),
-        Some(text) => Err(invalid(
-            setting,
-            format!("`{text}` is neither `{}` nor `{}`", default.0, other.0),
-        )),
-    }
-}
-
 impl RawSettings {
     pub fn validate(&self) -> Result<Settings, ConfigError> {
         let database_url = present(&self.database_url)
@@ -291,15 +209,9 @@ impl RawSettings {
             ("pretty", LogFormat::Pretty),
             ("json", LogFormat::Json),
         )?;
-        let cors_allowed_origins = match present(&self.cors_allowed_origins) {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .map(parse_origin)
-                .collect::<Result<_, _>>()?,
-        };
+        let cors_allowed_origins = comma_list(&self.cors_allowed_origins)
+            .map(parse_origin)
+            .collect::<Result<_, _>>()?;
         let rate_limit_per_ip = parse_rate(&self.rate_limit_per_ip, "RATE_LIMIT_PER_IP")?;
         let rate_limit_per_user = parse_rate(&self.rate_limit_per_user, "RATE_LIMIT_PER_USER")?;
         let migrate_on_start = either(
@@ -331,48 +243,8 @@ impl RawSettings {
             DEFAULT_REPLICA_MAX_LAG,
             MAX_REPLICA_MAX_LAG_SECONDS,
         )?;
-        let trusted_proxies = present(&self.trusted_proxies)
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|entry| !entry.is_empty())
-                    .map(|entry| {
-                        entry
-                            .parse::<IpNet>()
-                            .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
-                            .map_err(|_| {
-                                invalid(
-                                    "TRUSTED_PROXIES",
-                                    format!("`{entry}` is not an IP address or CIDR network"),
-                                )
-                            })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
-        let replica_urls: Vec<String> = present(&self.database_replica_urls)
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|url| !url.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(url) = replica_urls
-            .iter()
-            .find(|url| Backend::of_url(url) != Backend::Postgres)
-        {
-            return Err(invalid(
-                "DATABASE_REPLICA_URLS",
-                format!(
-                    "`{}` is not a postgres:// URL",
-                    url.split('@').next_back().unwrap_or(url)
-                ),
-            ));
-        }
-
+        let trusted_proxies = parse_trusted_proxies(&self.trusted_proxies)?;
+        let replica_urls = parse_replica_urls(&self.database_replica_urls)?;
         let sqlite_synchronous = either(
             "SQLITE_SYNCHRONOUS",
             &self.sqlite_synchronous,
@@ -404,38 +276,6 @@ impl RawSettings {
             replica_max_lag,
             shutdown_drain,
         })
-    }
-}
-
-/// An origin as browsers send it: `scheme://host[:port]`, no path. `*` is
-/// refused: with bearer tokens the allowed origins must be explicit.
-fn parse_origin(origin: &str) -> Result<String, ConfigError> {
-    let bad = |why: &str| invalid("CORS_ALLOWED_ORIGINS", format!("`{origin}` {why}"));
-    if origin == "*" {
-        return Err(bad("is not allowed: list the origins explicitly"));
-    }
-    let rest = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-        .ok_or_else(|| bad("must start with http:// or https://"))?;
-    if rest.is_empty() || rest.contains('/') || rest.contains(char::is_whitespace) {
-        return Err(bad("must be scheme://host[:port] with no path"));
-    }
-    Ok(origin.to_owned())
-}
-
-/// A requests-per-minute limit; 0 or unset turns it off.
-fn parse_rate(value: &Option<String>, setting: &'static str) -> Result<Option<u32>, ConfigError> {
-    match present(value) {
-        None => Ok(None),
-        Some(text) => match text.parse::<u32>() {
-            Ok(0) => Ok(None),
-            Ok(limit) => Ok(Some(limit)),
-            Err(_) => Err(invalid(
-                setting,
-                format!("`{text}` is not a whole number of requests per minute"),
-            )),
-        },
     }
 }
 
