@@ -264,12 +264,17 @@ for scenario in $SCENARIOS; do
   log "$scenario: wrk"
   if [ "$WARMUP" -gt 0 ]; then run_wrk "$scenario" "$WARMUP" > "$OUT/warmup_$scenario.txt" 2>&1 || true; fi
   python3 "$BENCH/cpu.py" "$SERVER_PID" > "$OUT/cpu_$scenario.txt"
+  # The server's own latency histogram around the measured run: its
+  # durations (monotonic clock, from the request read to the response
+  # written) are the check on wrk's.
+  curl -sf "$BASE/metrics" > "$OUT/metrics_before_$scenario.txt" || true
   run_wrk "$scenario" "$DURATION" > "$OUT/wrk_$scenario.txt" 2>&1 &
   WRK_PID=$!
   # The second CPU snapshot while wrk still runs, so that its time counts.
   sleep $((DURATION > 2 ? DURATION - 1 : 1))
   python3 "$BENCH/cpu.py" "$SERVER_PID" >> "$OUT/cpu_$scenario.txt"
   wait "$WRK_PID" || true
+  curl -sf "$BASE/metrics" > "$OUT/metrics_after_$scenario.txt" || true
   grep -E 'Requests/sec|Non-2xx|Socket errors' "$OUT/wrk_$scenario.txt" >&2 || true
   if [ "$BACKEND" = postgres ] && [ -f "$BENCH/pgbench/$scenario.sql" ]; then
     log "$scenario: pgbench"

@@ -4,6 +4,7 @@
 
 pub mod listen;
 mod pg_pools;
+mod pg_shared;
 mod pool;
 pub mod replicas;
 pub mod schema;
@@ -30,7 +31,13 @@ pub type PgConn = AsyncPgConnection;
 /// and are written once for both: [`on_backend!`](crate::on_backend) runs
 /// the same diesel expression on whichever connection this holds.
 pub enum Conn<'c> {
+    /// A PostgreSQL connection this request has to itself: for writes and
+    /// their transactions.
     Pg(&'c mut PgConn),
+    /// A PostgreSQL connection shared with the worker's other reads, which
+    /// tokio-postgres pipelines on it; never in a transaction (see
+    /// [`pg_shared`]).
+    PgShared(&'c PgConn),
     Sqlite(&'c mut SqliteConn),
 }
 
@@ -42,6 +49,10 @@ macro_rules! on_backend {
         match $conn {
             $crate::db::Conn::Pg(conn) => {
                 let $c: &mut $crate::db::PgConn = conn;
+                $body
+            }
+            $crate::db::Conn::PgShared(conn) => {
+                let $c: &mut &$crate::db::PgConn = conn;
                 $body
             }
             $crate::db::Conn::Sqlite(conn) => {
@@ -193,16 +204,17 @@ where
         Conn::Pg(c) => {
             <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?;
         }
+        Conn::PgShared(_) => return Err(shared_transaction().into()),
         Conn::Sqlite(c) => {
             c.spawn_blocking(begin_sqlite).await?;
         }
     }
     match f(conn).await {
         Ok(value) => {
-            if let Err(commit_error) = on_backend!(conn, |c| commit(c).await) {
+            if let Err(commit_error) = end_transaction(conn, End::Commit).await {
                 // A failed commit leaves the transaction open; roll it back
                 // so the pooled connection is clean (or marked broken).
-                let _ = on_backend!(conn, |c| rollback(c).await);
+                let _ = end_transaction(conn, End::Rollback).await;
                 return Err(commit_error.into());
             }
             Ok(value)
@@ -210,9 +222,33 @@ where
         Err(error) => {
             // The caller's error is the one worth reporting; a failed rollback
             // marks the connection broken and the pool discards it.
-            let _ = on_backend!(conn, |c| rollback(c).await);
+            let _ = end_transaction(conn, End::Rollback).await;
             Err(error)
         }
+    }
+}
+
+/// What a read on a shared connection gets when it asks for a transaction:
+/// a transaction would hold the connection for every read pipelined on it,
+/// so transactions are for connections of their own (`Access::Write`).
+fn shared_transaction() -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(
+        "a transaction needs a connection of its own (Access::Write), not a shared one".into(),
+    )
+}
+
+enum End {
+    Commit,
+    Rollback,
+}
+
+async fn end_transaction(conn: &mut Conn<'_>, end: End) -> QueryResult<()> {
+    match (conn, end) {
+        (Conn::Pg(c), End::Commit) => commit(&mut **c).await,
+        (Conn::Pg(c), End::Rollback) => rollback(&mut **c).await,
+        (Conn::Sqlite(c), End::Commit) => commit(&mut **c).await,
+        (Conn::Sqlite(c), End::Rollback) => rollback(&mut **c).await,
+        (Conn::PgShared(_), _) => Err(shared_transaction()),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The pieces of pooling: the pool options and their defaults, errors, and
-//! PostgreSQL's pools (one per worker thread) with the way a request runs
-//! its work on one of their connections.
+//! PostgreSQL's connections (per worker thread: shared ones for reads, a pool
+//! for writes) with the way a request runs its work on one of them.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, TransactionManager};
 use futures_util::FutureExt;
 
+use super::pg_shared::{Counts, SharedConns};
 use super::sqlite::Synchronous;
 use super::{Conn, PgConn, establish_pg};
 
@@ -57,8 +59,9 @@ pub struct PoolOptions {
     pub replica_max_lag: Duration,
 }
 
-/// PostgreSQL's connections, as one deadpool per worker thread, made on the
-/// thread's first request.
+/// PostgreSQL's connections, per worker thread, made on the thread's first
+/// request: the reads' shared connections ([`SharedConns`]) and a deadpool
+/// for writes, whose connections a request has to itself.
 ///
 /// tokio-postgres drives each connection from a task on the runtime that
 /// opened it. With one pool shared by all workers, a request on one worker
@@ -72,21 +75,23 @@ struct PgPoolsInner {
     /// Tells this set of pools apart from another server's in the same
     /// process (the tests run many).
     id: u64,
-    url: String,
+    url: Arc<str>,
     /// Each worker's connections for reads and for writes.
     reads: usize,
     writes: usize,
     timeout: Duration,
-    /// Every worker's pools, for the metrics.
-    all: Mutex<Vec<DeadPool<PgConn>>>,
+    /// Every worker's write pool and read connections, for the metrics.
+    write_pools: Mutex<Vec<DeadPool<PgConn>>>,
+    read_counts: Mutex<Vec<Arc<Counts>>>,
     /// Reads served here, for the metrics.
     served_reads: AtomicU64,
 }
 
-/// A worker's two pools, under the id of the [`PgPools`] they belong to.
+/// A worker's read connections and write pool, under the id of the
+/// [`PgPools`] they belong to.
 struct WorkerPools {
     id: u64,
-    reads: DeadPool<PgConn>,
+    reads: Rc<SharedConns>,
     writes: DeadPool<PgConn>,
 }
 
@@ -112,17 +117,18 @@ impl PgPools {
         };
         PgPools(Arc::new(PgPoolsInner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            url: url.to_owned(),
+            url: url.into(),
             reads: per_worker(options.max_size),
             writes: per_worker(options.write_size),
             timeout: options.connection_timeout,
-            all: Mutex::new(Vec::new()),
+            write_pools: Mutex::new(Vec::new()),
+            read_counts: Mutex::new(Vec::new()),
             served_reads: AtomicU64::new(0),
         }))
     }
 
-    /// This thread's pool for `access`, made on first use.
-    fn local(&self, access: Access) -> Result<DeadPool<PgConn>, PoolError> {
+    /// This thread's pools, made on first use, given to `f`.
+    fn local<T>(&self, f: impl FnOnce(&WorkerPools) -> T) -> Result<T, PoolError> {
         WORKER_POOLS.with(|pools| {
             let mut pools = pools.borrow_mut();
             let index = match pools.iter().position(|pools| pools.id == self.0.id) {
@@ -130,18 +136,20 @@ impl PgPools {
                 None => {
                     let worker = WorkerPools {
                         id: self.0.id,
-                        reads: self.build(self.0.reads)?,
+                        reads: SharedConns::new(
+                            Arc::clone(&self.0.url),
+                            self.0.reads,
+                            self.0.timeout,
+                        ),
                         writes: self.build(self.0.writes)?,
                     };
-                    lock(&self.0.all).extend([worker.reads.clone(), worker.writes.clone()]);
+                    lock(&self.0.write_pools).push(worker.writes.clone());
+                    lock(&self.0.read_counts).push(worker.reads.counts());
                     pools.push(worker);
                     pools.len() - 1
                 }
             };
-            Ok(match access {
-                Access::Read => pools[index].reads.clone(),
-                Access::Write => pools[index].writes.clone(),
-            })
+            Ok(f(&pools[index]))
         })
     }
 
@@ -154,7 +162,7 @@ impl PgPools {
         // without one, and a request that finds the database gone discards
         // its connection (503).
         config.recycling_method = RecyclingMethod::Fast;
-        let manager = AsyncDieselConnectionManager::new_with_config(&self.0.url, config);
+        let manager = AsyncDieselConnectionManager::new_with_config(&*self.0.url, config);
         DeadPool::builder(manager)
             .max_size(max_size)
             .runtime(deadpool::Runtime::Tokio1)
@@ -176,15 +184,19 @@ impl PgPools {
 
     pub(super) fn state(&self) -> PoolState {
         let (mut connections, mut idle) = (0, 0);
-        for pool in lock(&self.0.all).iter() {
+        for pool in lock(&self.0.write_pools).iter() {
             let status = pool.status();
             connections += status.size;
             idle += status.available;
         }
-        PoolState {
+        let mut state = PoolState {
             connections: u32::try_from(connections).unwrap_or(u32::MAX),
             idle: u32::try_from(idle).unwrap_or(u32::MAX),
+        };
+        for counts in lock(&self.0.read_counts).iter() {
+            counts.add_to(&mut state);
         }
+        state
     }
 }
 
@@ -236,14 +248,25 @@ pub trait WorkError: From<PoolError> + From<actix_web::error::BlockingError> {
     fn connection_lost(&self) -> bool;
 }
 
-/// Runs `work` on a connection of `pools` for `access`, on this worker.
+/// Runs `work` on a connection of `pools` for `access`, on this worker: a
+/// read on a shared connection, a write on one of its own.
 pub(super) async fn run_pg<T, E, F>(pools: &PgPools, access: Access, work: F) -> Result<T, E>
 where
     F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<T, E>,
     E: WorkError,
 {
+    if access == Access::Read {
+        let lease = pools.local(|pools| Rc::clone(&pools.reads))?.get().await?;
+        let result = work(&mut Conn::PgShared(lease.conn())).await;
+        if let Err(error) = &result
+            && error.connection_lost()
+        {
+            lease.lost();
+        }
+        return result;
+    }
     let pooled = pools
-        .local(access)?
+        .local(|pools| pools.writes.clone())?
         .get()
         .await
         .map_err(|error| PoolError(error.to_string()))?;

@@ -11,10 +11,11 @@ use super::{Backend, Conn, run_inline};
 
 /// The connection pool of the configured backend.
 ///
-/// PostgreSQL: a deadpool of asynchronous connections (diesel-async over
-/// tokio-postgres), awaited on the actix workers with no hand-off to another
-/// thread. A connection returned with a transaction still open (its request
-/// was cancelled mid-transaction) or closed by the server is discarded on its
+/// PostgreSQL: asynchronous connections (diesel-async over tokio-postgres),
+/// awaited on the actix workers with no hand-off to another thread: reads
+/// share a few per worker, pipelined; writes check one out of a deadpool. A
+/// write connection returned with a transaction still open (its request was
+/// cancelled mid-transaction) or closed by the server is discarded on its
 /// next checkout, never reused. SQLite: an r2d2 pool of [`SqliteConn`], each
 /// request's work run on a blocking thread.
 #[derive(Clone)]

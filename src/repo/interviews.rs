@@ -146,6 +146,7 @@ where
     let query = interviews::table.find(id).select(interviews::author_id);
     let author_id = match conn {
         Conn::Pg(c) => query.for_no_key_update().first(*c).await.optional(),
+        Conn::PgShared(c) => query.for_no_key_update().first(c).await.optional(),
         Conn::Sqlite(c) => query.first(*c).await.optional(),
     }?
     .ok_or(Refusal::missing("interview", id))?;

@@ -118,6 +118,7 @@ pub(super) async fn lock_team(
     let query = teams::table.find(team_id).select(teams::created_by);
     match conn {
         Conn::Pg(c) => query.for_no_key_update().first(*c).await.optional(),
+        Conn::PgShared(c) => query.for_no_key_update().first(c).await.optional(),
         Conn::Sqlite(c) => query.first(*c).await.optional(),
     }
 }

@@ -16,21 +16,10 @@ use crate::harness::{HeldLock, Options, TestApp, wait_until};
 
 /// The pool's connections in the given state, from `/metrics`.
 pub async fn pool_connections(app: &TestApp, state: &str) -> i64 {
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    let prefix = format!("favorites_db_pool_connections{{state=\"{state}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {prefix} in /metrics"))
+    app.metric(&format!(
+        "favorites_db_pool_connections{{state=\"{state}\"}}"
+    ))
+    .await
 }
 
 #[actix_web::test]

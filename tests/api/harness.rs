@@ -450,6 +450,26 @@ impl TestApp {
         futures::future::join_all(requests.into_iter().map(|request| self.send(request))).await
     }
 
+    /// The value of one series in `/metrics` (`name` with its labels, as
+    /// the exposition writes them); panics when it is missing.
+    pub async fn metric(&self, series: &str) -> i64 {
+        let metrics = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        let prefix = format!("{series} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in /metrics"))
+    }
+
     /// Creates an interview by `token`'s user; returns its id.
     pub async fn interview(&self, token: &str, title: &str) -> i64 {
         let body = self

@@ -23,6 +23,7 @@ mod openapi;
 mod outage;
 mod pagination;
 mod pgcluster;
+mod pipelining;
 mod production;
 mod prometheus;
 mod ratelimit;

@@ -142,6 +142,10 @@ async fn postgres_outage_answers_503_quickly_and_recovers_without_restart() {
     )
     .await
     .assert_status(201);
+    // A read too, so that a shared read connection is open when the cut comes.
+    app.get(&format!("/api/v1/interviews/{id}"), None)
+        .await
+        .assert_status(200);
 
     proxy.cut();
     for (method, path) in [

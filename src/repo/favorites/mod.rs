@@ -56,6 +56,7 @@ async fn lock_interview(conn: &mut Conn<'_>, interview_id: i64) -> QueryResult<O
         .select(interviews::favorites_count);
     match conn {
         Conn::Pg(c) => query.for_no_key_update().first(*c).await.optional(),
+        Conn::PgShared(c) => query.for_no_key_update().first(c).await.optional(),
         Conn::Sqlite(c) => query.first(*c).await.optional(),
     }
 }
