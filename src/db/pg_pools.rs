@@ -194,7 +194,9 @@ impl PgPools {
             idle: u32::try_from(idle).unwrap_or(u32::MAX),
         };
         for counts in lock(&self.0.read_counts).iter() {
-            counts.add_to(&mut state);
+            let (open, idle) = counts.read();
+            state.connections += open;
+            state.idle += idle;
         }
         state
     }
@@ -256,7 +258,11 @@ where
     E: WorkError,
 {
     if access == Access::Read {
-        let lease = pools.local(|pools| Rc::clone(&pools.reads))?.get().await?;
+        let lease = pools
+            .local(|pools| Rc::clone(&pools.reads))?
+            .get()
+            .await
+            .map_err(PoolError)?;
         let result = work(&mut Conn::PgShared(lease.conn())).await;
         if let Err(error) = &result
             && error.connection_lost()

@@ -21,7 +21,6 @@ use std::time::Duration;
 use diesel_async::pooled_connection::PoolableConnection;
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 
-use super::pg_pools::{PoolError, PoolState};
 use super::{PgConn, establish_pg};
 
 type Opening = Shared<LocalBoxFuture<'static, Result<Rc<PgConn>, String>>>;
@@ -49,9 +48,12 @@ pub(super) struct Counts {
 }
 
 impl Counts {
-    pub(super) fn add_to(&self, state: &mut PoolState) {
-        state.connections += self.open.load(Ordering::Relaxed);
-        state.idle += self.idle.load(Ordering::Relaxed);
+    /// The open connections, and how many of them are idle.
+    pub(super) fn read(&self) -> (u32, u32) {
+        (
+            self.open.load(Ordering::Relaxed),
+            self.idle.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -107,15 +109,16 @@ impl SharedConns {
         Arc::clone(&self.counts)
     }
 
-    /// A connection for one read: the open one with the fewest reads on it
-    /// when one is idle or none can be opened; else a new one (waiting for
-    /// it at most the pool's timeout).
-    pub(super) async fn get(self: &Rc<Self>) -> Result<Lease, PoolError> {
+    /// A connection for one read: an idle open one; else one being opened,
+    /// or a new one (waiting for it at most the pool's timeout); else, with
+    /// every slot open and busy, the one with the fewest reads on it. The
+    /// error says why there is none.
+    pub(super) async fn get(self: &Rc<Self>) -> Result<Lease, String> {
         let next = self.choose();
         let (index, conn) = match next {
             Next::Use(index, conn) => (index, conn),
-            Next::Wait(index, opening) => (index, opening.await.map_err(PoolError)?),
-            Next::Unavailable => return Err(PoolError("no connection slots".to_owned())),
+            Next::Wait(index, opening) => (index, opening.await?),
+            Next::Unavailable => return Err("no connection slots".to_owned()),
         };
         let lease = Lease {
             conns: Rc::clone(self),
