@@ -453,20 +453,7 @@ impl TestApp {
     /// The value of one series in `/metrics` (`name` with its labels, as
     /// the exposition writes them); panics when it is missing.
     pub async fn metric(&self, series: &str) -> i64 {
-        let metrics = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics text");
-        let prefix = format!("{series} ");
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .and_then(|value| value.trim().parse().ok())
+        series_value(&scrape(&self.client, &self.base).await, series)
             .unwrap_or_else(|| panic!("no {series} in /metrics"))
     }
 
@@ -929,6 +916,38 @@ impl Drop for TestRedis {
 }
 
 /// A free TCP port of 127.0.0.1.
+/// The Prometheus text a server at `base` answers on `/metrics`.
+pub async fn scrape(client: &reqwest::Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// The value of `series` (a name with its labels, as the exposition writes
+/// them) in Prometheus text, if it is there.
+pub fn series_value(metrics: &str, series: &str) -> Option<i64> {
+    let prefix = format!("{series} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Requests the server at `base` is handling, not counting the scrape that asks.
+pub async fn requests_in_flight(client: &reqwest::Client, base: &str) -> i64 {
+    series_value(
+        &scrape(client, base).await,
+        "favorites_http_requests_in_flight",
+    )
+    .expect("the in-flight gauge")
+        - 1
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -15,7 +15,7 @@ use std::time::Duration;
 use favorites::db::Backend;
 use reqwest::StatusCode;
 
-use crate::harness::{HeldLock, Options, Reply, TestApp, wait_until};
+use crate::harness::{HeldLock, Options, Reply, TestApp, requests_in_flight, wait_until};
 
 const READS: usize = 12;
 
@@ -36,11 +36,6 @@ async fn app_with_interviews() -> (TestApp, Vec<i64>) {
         ids.push(app.interview(&author, &format!("interview {k}")).await);
     }
     (app, ids)
-}
-
-async fn in_flight(app: &TestApp) -> i64 {
-    // Less the `GET /metrics` that asks.
-    app.metric("favorites_http_requests_in_flight").await - 1
 }
 
 /// Anonymous reads of `ids`, all sent at once.
@@ -85,12 +80,12 @@ async fn postgres_a_read_dropped_inside_the_pipeline_leaves_the_others_their_ans
         // Everything is in PostgreSQL's hands: a waiting query on each
         // shared connection, the rest pipelined behind them.
         wait_until("every read is in flight", async || {
-            in_flight(&app).await == 1 + READS as i64
+            requests_in_flight(&app.client, &app.base).await == 1 + READS as i64
         })
         .await;
         drop(dropped);
         wait_until("the server has dropped the first read", async || {
-            in_flight(&app).await == READS as i64
+            requests_in_flight(&app.client, &app.base).await == READS as i64
         })
         .await;
         lock.release();
@@ -125,7 +120,8 @@ async fn postgres_a_shared_connection_that_dies_fails_its_reads_and_is_replaced(
         wait_until(
             "every read is in flight, one waiting for the lock",
             async || {
-                in_flight(&app).await == 1 + READS as i64 && app.lock_waiters("%interviews%") >= 1
+                requests_in_flight(&app.client, &app.base).await == 1 + READS as i64
+                    && app.lock_waiters("%interviews%") >= 1
             },
         )
         .await;

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 
 use crate::both_backends;
-use crate::harness::{Options, TestApp};
+use crate::harness::{Options, TestApp, series_value};
 
 async fn metrics_count_requests_operations_and_the_pool(app: TestApp) {
     let token = app.token("fan");
@@ -37,12 +37,8 @@ async fn metrics_count_requests_operations_and_the_pool(app: TestApp) {
         );
     }
     let gauge = |state: &str| -> i64 {
-        let prefix = format!("favorites_db_pool_connections{{state=\"{state}\"}} ");
-        text.lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
-            .parse()
-            .unwrap()
+        let series = format!("favorites_db_pool_connections{{state=\"{state}\"}}");
+        series_value(text, &series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
     };
     assert!(
         gauge("idle") >= 1,

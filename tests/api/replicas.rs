@@ -5,7 +5,7 @@ use favorites::db::Backend;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::harness::{Options, TestApp, wait_until};
+use crate::harness::{Options, TestApp, series_value, wait_until};
 use crate::pgcluster::PgCluster;
 
 async fn serve(cluster: &PgCluster, replica: String, max_lag: u64) -> TestApp {
@@ -68,13 +68,9 @@ async fn favorited_once(app: &TestApp) -> i64 {
 }
 
 fn reads_of(metrics: &Value, target: &str) -> u64 {
-    let prefix = format!("favorites_db_reads_total{{target=\"{target}\"}} ");
-    metrics
-        .as_str()
-        .expect("metrics text")
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|value| value.trim().parse().ok())
+    let series = format!("favorites_db_reads_total{{target=\"{target}\"}}");
+    series_value(metrics.as_str().expect("metrics text"), &series)
+        .and_then(|value| u64::try_from(value).ok())
         .unwrap_or(0)
 }
 

@@ -13,7 +13,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use favorites::db::Backend;
 use reqwest::{Method, StatusCode};
 
-use crate::harness::{Server, TestDatabase, count_at, token};
+use crate::harness::{Server, TestDatabase, count_at, requests_in_flight, token};
 
 const IN_FLIGHT: usize = 8;
 
@@ -48,22 +48,6 @@ impl Hold {
             Hold::Sqlite(mut conn) => conn.batch_execute("COMMIT").unwrap(),
         }
     }
-}
-
-async fn in_flight(client: &reqwest::Client, base: &str) -> usize {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = text
-        .lines()
-        .find_map(|line| line.strip_prefix("favorites_http_requests_in_flight "))
-        .expect("the in-flight gauge");
-    value.trim().parse::<usize>().unwrap() - 1 // not counting this scrape
 }
 
 async fn sigterm_drains_requests_in_flight(backend: Backend) {
@@ -112,7 +96,7 @@ async fn sigterm_drains_requests_in_flight(backend: Backend) {
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while in_flight(&client, &server.base).await < IN_FLIGHT {
+    while requests_in_flight(&client, &server.base).await < IN_FLIGHT as i64 {
         assert!(
             Instant::now() < deadline,
             "the requests never reached the server"
