@@ -5,6 +5,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
+use actix_web::http::uri::Authority;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -182,23 +183,40 @@ impl Listing {
     }
 }
 
+/// `<…>; rel="next"`: this request's URL with its query but `cursor=cursor`.
+/// Absolute, from the scheme and host the request was made to (as actix
+/// reads them: `Forwarded`, `X-Forwarded-Proto`/`-Host`, else `Host`),
+/// when they are a URL's scheme and authority; else relative to the
+/// request, which RFC 8288 allows. Whatever a client puts in those headers,
+/// the header is a valid URI reference (`HttpRequest::full_url` panics on
+/// a host it cannot parse).
+fn next_link(req: &HttpRequest, cursor: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if key != "cursor" {
+            query.append_pair(&key, &value);
+        }
+    }
+    query.append_pair("cursor", cursor);
+    let path = format!("{}?{}", req.path(), query.finish());
+    let info = req.connection_info();
+    let scheme = info.scheme().to_ascii_lowercase();
+    let host = info.host();
+    let authority_only = !host.contains('@') && host.parse::<Authority>().is_ok();
+    if matches!(scheme.as_str(), "http" | "https") && authority_only {
+        format!("<{scheme}://{host}{path}>; rel=\"next\"")
+    } else {
+        format!("<{path}>; rel=\"next\"")
+    }
+}
+
 /// Answers 200 with the page, and a `Link: <…>; rel="next"` header carrying
 /// the request's own query with the next cursor when there is a next page.
 fn respond<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
     let next_cursor = page.next.as_ref().map(encode_cursor);
     let mut response = HttpResponse::Ok();
     if let Some(cursor) = &next_cursor {
-        let mut url = req.full_url();
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(key, _)| key != "cursor")
-            .map(|(key, value)| (key.into_owned(), value.into_owned()))
-            .collect();
-        url.query_pairs_mut()
-            .clear()
-            .extend_pairs(kept)
-            .append_pair("cursor", cursor);
-        response.insert_header((header::LINK, format!("<{url}>; rel=\"next\"")));
+        response.insert_header((header::LINK, next_link(req, cursor)));
     }
     response.json(PageOf {
         items: page.rows,

@@ -242,6 +242,55 @@ async fn a_filtered_walk_keeps_its_filter(app: TestApp) {
     assert_eq!(walked_ids(&pages, "/id"), adas);
 }
 
+/// The `Link` is built from the host and scheme the request names, which
+/// a client controls: a value that is no URL authority or scheme makes it
+/// relative (never a panic), a good one is used as it came.
+async fn the_next_link_survives_any_host_a_client_sends(app: TestApp) {
+    let ada = app.token("ada");
+    for i in 0..3 {
+        app.interview(&ada, &format!("ada {i}")).await;
+    }
+    let expected = page(&app, INTERVIEWS, None, &[("limit", "1")]).await;
+    let cursor = expected.body["next_cursor"].as_str().unwrap().to_owned();
+    let relative = format!("{INTERVIEWS}?limit=1&cursor={cursor}");
+    for (header, value, link) in [
+        ("host", "a b", relative.clone()),
+        ("host", "user@example.com", relative.clone()),
+        ("x-forwarded-host", "a%b", relative.clone()),
+        ("x-forwarded-proto", "ja vascript", relative.clone()),
+        ("forwarded", "host=\"x y\"", relative.clone()),
+        (
+            "host",
+            "example.com:8080",
+            format!("http://example.com:8080{relative}"),
+        ),
+        (
+            "x-forwarded-proto",
+            "HTTPS",
+            format!("https{}{relative}", app.base.trim_start_matches("http")),
+        ),
+    ] {
+        let request = app
+            .request(Method::GET, INTERVIEWS, None)
+            .query(&[("limit", "1")])
+            .header(header, value);
+        let reply = app.send(request).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{header}: {value}: {}",
+            reply.body
+        );
+        assert_eq!(next_link(&reply), Some(link), "{header}: {value}");
+    }
+    let via_relative = app.get(&relative, None).await;
+    assert_eq!(via_relative.status, StatusCode::OK, "{}", via_relative.body);
+    assert_ne!(
+        via_relative.body["items"], expected.body["items"],
+        "the next page"
+    );
+}
+
 /// Adds a favorite row straight in the database with a chosen timestamp,
 /// keeping `favorites_count` right.
 fn favorite_at(app: &TestApp, user_id: i64, interview_id: i64, at: &str) {
@@ -420,6 +469,7 @@ both_backends!(
     an_exactly_full_last_page_has_no_next_cursor,
     a_cursor_may_be_reused_with_another_limit,
     a_filtered_walk_keeps_its_filter,
+    the_next_link_survives_any_host_a_client_sends,
     equal_timestamps_in_a_users_favorites,
     equal_timestamps_in_an_interviews_favorited_by,
     limit_must_be_1_to_100,
