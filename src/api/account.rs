@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::favorites::{FavoriteInterview, favorites_page};
 use super::interviews::Interview;
 use super::members::Membership;
+use super::time::rfc3339;
 use super::users::User;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -81,6 +82,7 @@ pub async fn delete_me(
 /// Each list is complete and in the order of the matching list endpoint.
 #[derive(Serialize, ToSchema)]
 pub struct AccountExport {
+    #[serde(serialize_with = "rfc3339")]
     pub exported_at: DateTime<Utc>,
     pub user: User,
     /// The interviews they wrote, newest first.

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::interviews::Interview;
 use super::pagination::{Listing, PageQuery, page_schema};
 use super::params::{Id, InterviewPath, UserPath};
+use super::time::{rfc3339, rfc3339_or_null};
 use super::users::User;
 use crate::auth::{Caller, MaybeCaller};
 use crate::error::ApiError;
@@ -25,6 +26,7 @@ pub struct FavoriteState {
     pub favorited: bool,
     /// When the caller favorited it; `null` when they have not.
     #[schema(required = true)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub favorited_at: Option<DateTime<Utc>>,
     pub favorites_count: i64,
 }
@@ -44,6 +46,7 @@ impl From<FavoriteStateRow> for FavoriteState {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FavoriteInterview {
     pub interview: Interview,
+    #[serde(serialize_with = "rfc3339")]
     pub favorited_at: DateTime<Utc>,
 }
 
@@ -51,6 +54,7 @@ pub struct FavoriteInterview {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FavoritedBy {
     pub user: User,
+    #[serde(serialize_with = "rfc3339")]
     pub favorited_at: DateTime<Utc>,
 }
 

@@ -12,6 +12,7 @@ use super::params::{Id, IdempotencyKeyHeader, IfMatchHeader, InterviewPath};
 use super::text::{
     Body, Company, PatchField, Position, Title, check_fields, patch_field, validated,
 };
+use super::time::rfc3339;
 use super::users::User;
 use crate::auth::{Caller, MaybeCaller};
 use crate::error::ApiError;
@@ -35,7 +36,9 @@ pub struct Interview {
     /// Whether the caller favorites it; `null` for anonymous callers.
     #[schema(required = true)]
     pub favorited: Option<bool>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

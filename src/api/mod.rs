@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod params;
 pub mod teams;
 pub mod text;
+pub mod time;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;

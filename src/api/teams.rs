@@ -10,6 +10,7 @@ use super::idempotency::{Created, IdempotencyKey, create_once};
 use super::pagination::{Listing, PageQuery, page_schema};
 use super::params::{Id, IdempotencyKeyHeader, TeamPath};
 use super::text::{TeamName, check_fields, validated};
+use super::time::rfc3339;
 use super::users::User;
 use crate::auth::{Caller, MaybeCaller};
 use crate::error::ApiError;
@@ -29,6 +30,7 @@ pub struct Team {
     #[schema(required = true)]
     pub created_by: Option<User>,
     pub members_count: i64,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 

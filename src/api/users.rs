@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::params::{Id, UserPath};
+use super::time::rfc3339;
 use crate::auth::{Caller, MaybeCaller};
 use crate::error::ApiError;
 use crate::repo::users::{self, UserRow};
@@ -19,6 +20,7 @@ pub struct User {
     /// Display name, from the token's `name` or `preferred_username` claim at
     /// creation, else its `sub`.
     pub name: String,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
