@@ -2,9 +2,12 @@
 //! accepted follows from the keys alone; the token's header only picks
 //! among them.
 
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode, decode_header};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, Header, Validation, decode, decode_header, get_current_timestamp,
+};
 use serde::Deserialize;
 
+use super::recent::{RecentTokens, Verified, numeric_date};
 use super::verifier::{JwksFile, KeyConfig, VerifyingKey, read_public_key};
 use crate::error::ApiError;
 
@@ -30,6 +33,17 @@ struct Claims {
     name: Option<serde_json::Value>,
     #[serde(default)]
     preferred_username: Option<serde_json::Value>,
+    #[serde(default)]
+    exp: Option<serde_json::Value>,
+    #[serde(default)]
+    nbf: Option<serde_json::Value>,
+}
+
+/// Whether a key can change while the process runs (a JWK Set's can).
+#[derive(PartialEq)]
+enum KeySource {
+    Fixed,
+    Reloadable,
 }
 
 /// Verifies tokens against the configured keys.
@@ -39,6 +53,7 @@ pub struct Authenticator {
     jwks: Option<JwksFile>,
     /// One validation per accepted algorithm (the same claim rules for all).
     validations: Vec<(Algorithm, Validation)>,
+    recent: RecentTokens,
 }
 
 fn validation(algorithm: Algorithm, issuer: Option<&str>, audience: Option<&str>) -> Validation {
@@ -119,6 +134,7 @@ impl Authenticator {
             public_key,
             jwks,
             validations,
+            recent: RecentTokens::new(),
         })
     }
 
@@ -130,13 +146,14 @@ impl Authenticator {
     }
 
     /// The configured key for the token's `alg` (and `kid`, for a JWK Set).
-    fn key_for(&self, header: &Header) -> Result<DecodingKey, ApiError> {
+    fn key_for(&self, header: &Header) -> Result<(DecodingKey, KeySource), ApiError> {
         let refuse =
             |why: String| ApiError::InvalidToken(format!("the bearer token is not valid: {why}"));
         if header.alg == Algorithm::HS256 {
             return self
                 .secret
                 .clone()
+                .map(|key| (key, KeySource::Fixed))
                 .ok_or_else(|| refuse("HS256 tokens are not accepted here".to_owned()));
         }
         if let (Some(jwks), Some(kid)) = (&self.jwks, &header.kid) {
@@ -146,10 +163,10 @@ impl Authenticator {
             if key.algorithm != header.alg {
                 return Err(refuse(format!("key `{kid}` is not for {:?}", header.alg)));
             }
-            return Ok(key.key);
+            return Ok((key.key, KeySource::Reloadable));
         }
         match &self.public_key {
-            Some(key) if key.algorithm == header.alg => Ok(key.key.clone()),
+            Some(key) if key.algorithm == header.alg => Ok((key.key.clone(), KeySource::Fixed)),
             _ => Err(refuse(format!(
                 "{:?} tokens are not accepted here",
                 header.alg
@@ -159,11 +176,20 @@ impl Authenticator {
 
     /// Checks signature, algorithm and claims; returns who the token names.
     pub fn verify(&self, token: &str) -> Result<Identity, ApiError> {
+        self.verify_at(token, get_current_timestamp())
+    }
+
+    /// [`verify`](Self::verify), with a token seen before (and verified
+    /// with a fixed key) checked only for its times, at `now`.
+    fn verify_at(&self, token: &str, now: u64) -> Result<Identity, ApiError> {
         let invalid = |error: jsonwebtoken::errors::Error| {
             ApiError::InvalidToken(format!("the bearer token is not valid: {error}"))
         };
+        if let Some(known) = self.recent.get(token, now) {
+            return known.map_err(|kind| invalid(kind.into()));
+        }
         let header = decode_header(token).map_err(invalid)?;
-        let key = self.key_for(&header)?;
+        let (key, source) = self.key_for(&header)?;
         let validation = self
             .validations
             .iter()
@@ -187,10 +213,72 @@ impl Authenticator {
                 _ => None,
             })
             .unwrap_or_else(|| subject.clone());
-        Ok(Identity { subject, name })
+        let identity = Identity { subject, name };
+        let exp = data.claims.exp.as_ref().and_then(numeric_date);
+        let nbf = data.claims.nbf.as_ref().map(numeric_date);
+        if let (KeySource::Fixed, Some(exp), None | Some(Some(_))) = (source, exp, nbf) {
+            let verified = Verified {
+                identity: identity.clone(),
+                exp,
+                nbf: nbf.flatten(),
+            };
+            self.recent.insert(token, verified);
+        }
+        Ok(identity)
     }
 }
 
 fn is_storable(text: &str) -> bool {
     !text.is_empty() && !text.contains('\0') && text.chars().count() <= MAX_SUBJECT_CHARS
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::get_current_timestamp;
+
+    use super::{Authenticator, LEEWAY_SECONDS};
+    use crate::auth::Signer;
+
+    const SECRET: &[u8] = b"a-test-secret-that-is-long-enough-0123456789";
+
+    fn refusal(auth: &Authenticator, token: &str, now: u64) -> String {
+        match auth.verify_at(token, now) {
+            Ok(identity) => panic!("accepted for {}", identity.subject),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_token_seen_before_still_expires() {
+        let auth = Authenticator::hs256(SECRET, None, None);
+        // Taken first, so `exp` is at least now + 60.
+        let now = get_current_timestamp();
+        let token = Signer::hs256(SECRET, None, None)
+            .mint("ada", None, 60)
+            .unwrap();
+        assert_eq!(auth.verify_at(&token, now).unwrap().subject, "ada");
+        // Known now; within the leeway after `exp` it is still good.
+        assert_eq!(
+            auth.verify_at(&token, now + 60 + LEEWAY_SECONDS)
+                .unwrap()
+                .subject,
+            "ada"
+        );
+        let expired = refusal(&auth, &token, now + 62 + LEEWAY_SECONDS);
+        assert!(expired.contains("ExpiredSignature"), "{expired}");
+    }
+
+    #[test]
+    fn a_known_token_with_another_signature_is_verified_afresh() {
+        let auth = Authenticator::hs256(SECRET, None, None);
+        let token = Signer::hs256(SECRET, None, None)
+            .mint("ada", None, 60)
+            .unwrap();
+        let now = get_current_timestamp();
+        assert!(auth.verify_at(&token, now).is_ok());
+        let (signed, _) = token.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{}", "A".repeat(43));
+        let refused = refusal(&auth, &forged, now);
+        assert!(refused.contains("InvalidSignature"), "{refused}");
+    }
 }

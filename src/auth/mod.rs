@@ -5,6 +5,7 @@
 mod authenticator;
 mod caller;
 mod keys;
+mod recent;
 mod verifier;
 
 pub use authenticator::{Authenticator, Identity, LEEWAY_SECONDS, MAX_SUBJECT_CHARS};
