@@ -53,7 +53,7 @@ pub struct Authenticator {
     jwks: Option<JwksFile>,
     /// One validation per accepted algorithm (the same claim rules for all).
     validations: Vec<(Algorithm, Validation)>,
-    recent: RecentTokens,
+    recent: RecentTokens<Identity>,
 }
 
 fn validation(algorithm: Algorithm, issuer: Option<&str>, audience: Option<&str>) -> Validation {
@@ -134,7 +134,7 @@ impl Authenticator {
             public_key,
             jwks,
             validations,
-            recent: RecentTokens::new(),
+            recent: RecentTokens::new(LEEWAY_SECONDS),
         })
     }
 
@@ -218,7 +218,7 @@ impl Authenticator {
         let nbf = data.claims.nbf.as_ref().map(numeric_date);
         if let (KeySource::Fixed, Some(exp), None | Some(Some(_))) = (source, exp, nbf) {
             let verified = Verified {
-                identity: identity.clone(),
+                said: identity.clone(),
                 exp,
                 nbf: nbf.flatten(),
             };

@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 
-use super::authenticator::{Identity, LEEWAY_SECONDS};
-
 /// Enough for every client of a busy instance; each entry is the token's
 /// text and the identity, a few hundred bytes.
 const CAPACITY: u64 = 10_000;
@@ -19,43 +17,48 @@ const CAPACITY: u64 = 10_000;
 /// back): bounds what idle entries hold.
 const IDLE: Duration = Duration::from_secs(600);
 
-/// What a verified token said, and the times that bound its validity.
+/// What a verified token said (`T`), and the times that bound its validity.
 #[derive(Clone)]
-pub(super) struct Verified {
-    pub identity: Identity,
+pub(super) struct Verified<T> {
+    pub said: T,
     pub exp: u64,
     pub nbf: Option<u64>,
 }
 
-pub(super) struct RecentTokens(moka::sync::Cache<String, Verified>);
+pub(super) struct RecentTokens<T> {
+    tokens: moka::sync::Cache<String, Verified<T>>,
+    /// Clock skew tolerated for `exp` and `nbf`, in seconds.
+    leeway: u64,
+}
 
-impl RecentTokens {
-    pub(super) fn new() -> RecentTokens {
-        RecentTokens(
-            moka::sync::Cache::builder()
+impl<T: Clone + Send + Sync + 'static> RecentTokens<T> {
+    pub(super) fn new(leeway: u64) -> RecentTokens<T> {
+        RecentTokens {
+            tokens: moka::sync::Cache::builder()
                 .max_capacity(CAPACITY)
                 .time_to_idle(IDLE)
                 .build(),
-        )
+            leeway,
+        }
     }
 
-    /// The token's identity if it was verified before: `Some(Ok)` while it
+    /// What the token said if it was verified before: `Some(Ok)` while it
     /// is valid at `now` (seconds since the epoch), `Some(Err)` with
     /// jsonwebtoken's reason once it is not, `None` when it is not known.
-    pub(super) fn get(&self, token: &str, now: u64) -> Option<Result<Identity, ErrorKind>> {
-        let verified = self.0.get(token)?;
-        if verified.exp < now.saturating_sub(LEEWAY_SECONDS) {
-            self.0.invalidate(token);
+    pub(super) fn get(&self, token: &str, now: u64) -> Option<Result<T, ErrorKind>> {
+        let verified = self.tokens.get(token)?;
+        if verified.exp < now.saturating_sub(self.leeway) {
+            self.tokens.invalidate(token);
             return Some(Err(ErrorKind::ExpiredSignature));
         }
-        if verified.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECONDS) {
+        if verified.nbf.is_some_and(|nbf| nbf > now + self.leeway) {
             return Some(Err(ErrorKind::ImmatureSignature));
         }
-        Some(Ok(verified.identity))
+        Some(Ok(verified.said))
     }
 
-    pub(super) fn insert(&self, token: &str, verified: Verified) {
-        self.0.insert(token.to_owned(), verified);
+    pub(super) fn insert(&self, token: &str, verified: Verified<T>) {
+        self.tokens.insert(token.to_owned(), verified);
     }
 }
 
