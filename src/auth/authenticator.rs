@@ -40,7 +40,6 @@ struct Claims {
 }
 
 /// Whether a key can change while the process runs (a JWK Set's can).
-#[derive(PartialEq)]
 enum KeySource {
     Fixed,
     Reloadable,
@@ -214,15 +213,12 @@ impl Authenticator {
             })
             .unwrap_or_else(|| subject.clone());
         let identity = Identity { subject, name };
+        // `decode` has refused an `exp` or `nbf` that is no numeric date.
         let exp = data.claims.exp.as_ref().and_then(numeric_date);
-        let nbf = data.claims.nbf.as_ref().map(numeric_date);
-        if let (KeySource::Fixed, Some(exp), None | Some(Some(_))) = (source, exp, nbf) {
-            let verified = Verified {
-                said: identity.clone(),
-                exp,
-                nbf: nbf.flatten(),
-            };
-            self.recent.insert(token, verified);
+        let nbf = data.claims.nbf.as_ref().and_then(numeric_date);
+        if let (KeySource::Fixed, Some(exp)) = (source, exp) {
+            let said = identity.clone();
+            self.recent.insert(token, Verified { said, exp, nbf });
         }
         Ok(identity)
     }
