@@ -31,9 +31,9 @@ fn write_rfc3339<'t>(at: &DateTime<Utc>, text: &'t mut [u8; 30]) -> Option<&'t s
         nanos @ 1_000_000_000.. => (60, nanos - 1_000_000_000),
         nanos => (at.second(), nanos),
     };
-    let mut put = |at: usize, value: u32, digits: usize| {
+    let mut put = |start: usize, value: u32, digits: usize| {
         let mut value = value;
-        for place in (at..at + digits).rev() {
+        for place in (start..start + digits).rev() {
             text[place] = b'0' + (value % 10) as u8;
             value /= 10;
         }
