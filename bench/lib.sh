@@ -14,3 +14,39 @@ wait_up() {
   done
   curl -fsS -o /dev/null "$url"
 }
+
+# Linux's autogroup scheduling (kernel.sched_autogroup_enabled = 1) shares
+# the CPU fairly between sessions rather than between processes, and every
+# PostgreSQL backend starts a session of its own (setsid). Under full load on
+# this 2-core VM, runnable backends then waited 0.1 to 6 s for a CPU, with
+# the queries pipelined on them (bench/README.md, "The tail was the kernel's
+# scheduler"). A host that runs PostgreSQL should have it off (README,
+# "Running it"); these scripts turn it off for their run, when it is on and
+# they may, and put it back when they exit.
+#
+# autogroup_off KEEP: unless KEEP is 1, turns autogroup off; AUTOGROUP says
+# what the run had, for the report.
+AUTOGROUP_FILE=/proc/sys/kernel/sched_autogroup_enabled
+AUTOGROUP=absent
+AUTOGROUP_RESTORE=0
+autogroup_off() {
+  [ -r "$AUTOGROUP_FILE" ] || return 0
+  case $(cat "$AUTOGROUP_FILE") in
+    0) AUTOGROUP=off; return 0 ;;
+    1) AUTOGROUP="on (--keep-autogroup)"; [ "$1" != 1 ] || return 0 ;;
+    *) AUTOGROUP="$(cat "$AUTOGROUP_FILE")"; return 0 ;;
+  esac
+  if echo 0 2>/dev/null > "$AUTOGROUP_FILE"; then
+    AUTOGROUP_RESTORE=1
+    AUTOGROUP="off for this run (the host had it on; restored after)"
+  else
+    AUTOGROUP="on (turning it off needs root)"
+  fi
+}
+# Puts autogroup back as the host had it; safe to call more than once.
+autogroup_restore() {
+  if [ "$AUTOGROUP_RESTORE" = 1 ]; then
+    echo 1 > "$AUTOGROUP_FILE" || true
+    AUTOGROUP_RESTORE=0
+  fi
+}

@@ -25,6 +25,9 @@
 #   --skip-build      use the existing target/release/favorites
 #   --binary PATH     run this favorites binary instead (no build): an older
 #                     build, to compare two commits in one sitting
+#   --keep-autogroup  leave the kernel's autogroup scheduling on when the host
+#                     has it on (by default the run turns it off and restores
+#                     it after: bench/lib.sh says why)
 #
 # Needs: cargo, wrk, curl, python3; psql and pgbench (PostgreSQL 15's
 # /usr/lib/postgresql/*/bin is searched) with a superuser at PGHOST:PGPORT
@@ -52,6 +55,7 @@ DELETE_PAIRS=40
 SCENARIOS="list_first list_deep favorited_by get_interview list_interviews put delete toggle hot_put hot_toggle healthz readyz"
 BUILD=1
 BIN=""
+KEEP_AUTOGROUP=0
 JWT_SECRET_BENCH="favorites-benchmark-secret-0123456789abcdef"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
@@ -71,6 +75,7 @@ while [ $# -gt 0 ]; do
     --deep-rows) DEEP_ROWS=$2; shift 2 ;;
     --scenarios) SCENARIOS=${2//,/ }; shift 2 ;;
     --skip-build) BUILD=0; shift ;;
+    --keep-autogroup) KEEP_AUTOGROUP=1; shift ;;
     --binary) BIN=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); BUILD=0; shift 2 ;;
     -h|--help) usage ;;
     *) echo "unknown option: $1" >&2; usage 2 ;;
@@ -127,6 +132,7 @@ cleanup() {
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
   fi
+  autogroup_restore
 }
 trap cleanup EXIT
 
@@ -140,6 +146,8 @@ meta sizes "$USERS users, $INTERVIEWS interviews, $FAVORITES favorites"
 meta load "connections $CONNECTIONS, threads $THREADS, $DURATION s per scenario (after $WARMUP s warm-up), tokens $TOKENS, deep page after $DEEP_ROWS rows"
 meta pool_size "${POOL_SIZE:-server default}"
 meta loadavg_before "$(cut -d' ' -f1-3 /proc/loadavg)"
+autogroup_off "$KEEP_AUTOGROUP"
+meta autogroup "$AUTOGROUP"
 
 # ---------------------------------------------------------------- build
 if [ "$BUILD" = 1 ]; then

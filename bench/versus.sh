@@ -18,6 +18,8 @@
 #   --peer DIR        the peer's folder [../shared/peers/node-fastify]
 #   --binary PATH     the service binary [a fresh target/release/favorites]
 #   --pool-size N     the service's DATABASE_POOL_SIZE [its default]
+#   --keep-autogroup  leave the kernel's autogroup scheduling on (by default
+#                     it is off for the run and restored after: bench/lib.sh)
 #
 # Needs: cargo, wrk, curl, python3, node and npm (the peer's `npm ci`), and a
 # PostgreSQL superuser at PGHOST:PGPORT (default 127.0.0.1:5432, postgres).
@@ -33,6 +35,7 @@ INTERVIEWS=2000
 FAVORITES=20000
 BIN=""
 POOL_SIZE=""
+KEEP_AUTOGROUP=0
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PEER_SRC=$ROOT/../shared/peers/node-fastify
 SECRET="favorites-versus-secret-0123456789abcdef"
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
     --peer) PEER_SRC=$2; shift 2 ;;
     --binary) BIN=$2; shift 2 ;;
     --pool-size) POOL_SIZE=$2; shift 2 ;;
+    --keep-autogroup) KEEP_AUTOGROUP=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
@@ -87,7 +91,10 @@ PARAMS
 
 PID=""
 stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; fi; }
-trap stop EXIT
+trap 'stop; autogroup_restore' EXIT
+autogroup_off "$KEEP_AUTOGROUP"
+log "kernel autogroup scheduling: $AUTOGROUP"
+echo "autogroup: $AUTOGROUP" > "$OUT/autogroup.txt"
 
 # run NAME ROUND: fresh database, start NAME, seed through its API, measure.
 run() {
