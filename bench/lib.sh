@@ -21,7 +21,7 @@ wait_up() {
 # this 2-core VM, runnable backends then waited 0.1 to 6 s for a CPU, with
 # the queries pipelined on them (bench/README.md, "The tail was the kernel's
 # scheduler"). A host that runs PostgreSQL should have it off (README,
-# "Running it"); these scripts turn it off for their run, when it is on and
+# Operations); these scripts turn it off for their run, when it is on and
 # they may, and put it back when they exit.
 #
 # autogroup_off KEEP: unless KEEP is 1, turns autogroup off; AUTOGROUP says

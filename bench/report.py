@@ -57,8 +57,9 @@ def inflated_latency(w, connections):
     a connection's requests, it adds the requests that connection would have
     sent meanwhile, at latencies stepping down by that interval. A few real
     stalls of a second then fill its tail (p99, mean) with thousands of
-    samples; the sum going over the bound is the sign of it. The stalls are
-    real: the server's own histogram shows them (`server_slower_than`).
+    samples; the sum going over the bound is the sign of it. Whether the
+    server itself saw the stalls, its own histogram says
+    (`server_slower_than`).
     """
     if not connections or not w["duration_us"]:
         return False

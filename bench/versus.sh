@@ -163,3 +163,4 @@ for scenario, by in rows.items():
 print()
 print("\n".join(drift))
 PY
+echo "kernel autogroup scheduling: $AUTOGROUP" | tee -a "$OUT/report.md"
