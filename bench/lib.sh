@@ -31,12 +31,13 @@ AUTOGROUP=absent
 AUTOGROUP_RESTORE=0
 autogroup_off() {
   [ -r "$AUTOGROUP_FILE" ] || return 0
-  case $(cat "$AUTOGROUP_FILE") in
-    0) AUTOGROUP=off; return 0 ;;
-    1) AUTOGROUP="on (--keep-autogroup)"; [ "$1" != 1 ] || return 0 ;;
-    *) AUTOGROUP="$(cat "$AUTOGROUP_FILE")"; return 0 ;;
-  esac
-  if echo 0 2>/dev/null > "$AUTOGROUP_FILE"; then
+  local was
+  was=$(cat "$AUTOGROUP_FILE")
+  if [ "$was" != 1 ]; then
+    AUTOGROUP=$([ "$was" = 0 ] && echo off || echo "$was")
+  elif [ "$1" = 1 ]; then
+    AUTOGROUP="on (--keep-autogroup)"
+  elif echo 0 2>/dev/null > "$AUTOGROUP_FILE"; then
     AUTOGROUP_RESTORE=1
     AUTOGROUP="off for this run (the host had it on; restored after)"
   else

@@ -88,31 +88,36 @@ def server_buckets(path):
     return buckets
 
 
+def server_run(out, scenario):
+    """The server's histogram for the measured run alone (the snapshot after
+    it minus the one before): {upper bound in seconds: cumulative count}, or
+    None without both snapshots."""
+    before = server_buckets(out / f"metrics_before_{scenario}.txt")
+    after = server_buckets(out / f"metrics_after_{scenario}.txt")
+    if before is None or not after or float("inf") not in after:
+        return None
+    return {bound: count - before.get(bound, 0) for bound, count in after.items()}
+
+
 def server_within_10ms(out, scenario):
     """The share of the requests of the measured run that the server itself
     answered within 10 ms (its histogram has a bucket there, so this is
     exact: p99 <= 10 ms exactly when it is at least 99 %); None without both
     snapshots."""
-    before = server_buckets(out / f"metrics_before_{scenario}.txt")
-    after = server_buckets(out / f"metrics_after_{scenario}.txt")
-    if before is None or not after or 0.01 not in after:
+    run = server_run(out, scenario)
+    if run is None or 0.01 not in run or run[float("inf")] <= 0:
         return None
-    total = after[float("inf")] - before.get(float("inf"), 0)
-    if total <= 0:
-        return None
-    return (after[0.01] - before.get(0.01, 0)) / total
+    return run[0.01] / run[float("inf")]
 
 
 def server_slower_than(out, scenario, seconds):
     """How many requests of the measured run the server itself took longer
     than `seconds` over (a bucket of its histogram); None without both
     snapshots."""
-    before = server_buckets(out / f"metrics_before_{scenario}.txt")
-    after = server_buckets(out / f"metrics_after_{scenario}.txt")
-    if before is None or not after or seconds not in after:
+    run = server_run(out, scenario)
+    if run is None or seconds not in run:
         return None
-    inf = float("inf")
-    return (after[inf] - after[seconds]) - (before.get(inf, 0) - before.get(seconds, 0))
+    return run[float("inf")] - run[seconds]
 
 
 def pgbench_result(path):
@@ -166,7 +171,10 @@ def main():
 
     match = re.search(r"connections (\d+)", meta.get("load", ""))
     connections = int(match.group(1)) if match else 0
-    rows, results, stalled = [], {}, []
+    rows, results = [], {}
+    # Scenarios whose wrk tail is inflated: the server's own count of
+    # requests over 100 ms (None when its histogram is missing).
+    stalled = {}
     for s in scenarios:
         w = wrk_result(out / f"wrk_{s}.txt")
         pg = pgbench_result(out / f"pgbench_{s}.txt")
@@ -189,8 +197,7 @@ def main():
             ratio = f"{100 * w['rps'] / pg['tps']:.0f} %"
         p99 = f"{w['latency_us']['p99'] / 1000:.2f}"
         if inflated_latency(w, connections):
-            slow = server_slower_than(out, s, 0.1)
-            stalled.append(s if slow is None else f"{s} ({slow:.0f} over 100 ms on the server's clock)")
+            stalled[s] = server_slower_than(out, s, 0.1)
             p99 += " !"
         within = server_within_10ms(out, s)
         w["server_within_10ms"] = within
@@ -221,7 +228,9 @@ def main():
         print(line(r))
     if stalled:
         print()
-        print(f"! {', '.join(stalled)}: wrk's latencies add up to more than {connections} "
+        named = [s if n is None else f"{s} ({n:.0f} over 100 ms on the server's clock)"
+                 for s, n in stalled.items()]
+        print(f"! {', '.join(named)}: wrk's latencies add up to more than {connections} "
               "connections x the run's length. wrk 4.1 corrects for coordinated omission: for "
               "each request slower than twice the mean interval it adds the requests that "
               "connection would have sent meanwhile, so a few stalls of a second fill its tail. "
@@ -267,7 +276,7 @@ def main():
                  if w["rps"] < 0.6 * pg["tps"]]
         checks.append(("every scenario >= 60 % of pgbench", not below,
                        "below: " + ", ".join(below) if below else "all at or above"))
-    slow = [f"{s} {w['latency_us']['p99'] / 1000:.1f} ms" + (" (stalls, see !)" if any(x.split()[0] == s for x in stalled) else "")
+    slow = [f"{s} {w['latency_us']['p99'] / 1000:.1f} ms" + (" (stalls, see !)" if s in stalled else "")
             for s, (w, _) in results.items()
             if w and s in READS and w["latency_us"]["p99"] > 10_000]
     checks.append(("p99 <= 10 ms for reads (wrk)", not slow, "over: " + ", ".join(slow) if slow else "all within"))

@@ -94,7 +94,6 @@ stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/
 trap 'stop; autogroup_restore' EXIT
 autogroup_off "$KEEP_AUTOGROUP"
 log "kernel autogroup scheduling: $AUTOGROUP"
-echo "autogroup: $AUTOGROUP" > "$OUT/autogroup.txt"
 
 # run NAME ROUND: fresh database, start NAME, seed through its API, measure.
 run() {
