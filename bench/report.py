@@ -216,7 +216,7 @@ def main():
     print(f"favorites benchmark, {meta.get('backend')}, commit {meta.get('commit')}")
     print(f"machine: {meta.get('machine')}; {meta.get('cpu')}")
     print(f"data: {meta.get('rows', meta.get('sizes'))}; seeded in {meta.get('seed_seconds')} s")
-    print(f"load: {meta.get('load')}; DATABASE_POOL_SIZE {meta.get('pool_size')}")
+    print(f"load: {meta.get('load')}; DATABASE_POOL_SIZE {meta.get('pool_size')}, DATABASE_WRITE_POOL_SIZE {meta.get('write_pool_size', 'server default')}")
     if meta.get("pg_session"):
         print(f"pgbench sessions, like the server's connections: PGOPTIONS='{meta.get('pg_session')}'")
     print(f"load average before/after: {meta.get('loadavg_before')} / {meta.get('loadavg_after')}")

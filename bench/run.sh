@@ -19,6 +19,7 @@
 #   --duration S      seconds of wrk and of pgbench per scenario [12]
 #   --warmup S        seconds of unmeasured wrk load before each scenario [2]
 #   --pool-size N     the server's DATABASE_POOL_SIZE [unset: the server's default]
+#   --write-pool-size N  the server's DATABASE_WRITE_POOL_SIZE [unset: the default]
 #   --tokens N        users the load is spread over (pre-minted tokens) [1000]
 #   --deep-rows N     how deep in a list the deep cursor page starts [2000]
 #   --scenarios a,b   run only these scenarios [all]
@@ -47,6 +48,7 @@ THREADS=2
 DURATION=12
 WARMUP=2
 POOL_SIZE=""
+WRITE_POOL_SIZE=""
 TOKENS=1000
 DEEP_ROWS=2000
 DEEP_USERS=10
@@ -71,6 +73,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --pool-size) POOL_SIZE=$2; shift 2 ;;
+    --write-pool-size) WRITE_POOL_SIZE=$2; shift 2 ;;
     --tokens) TOKENS=$2; shift 2 ;;
     --deep-rows) DEEP_ROWS=$2; shift 2 ;;
     --scenarios) SCENARIOS=${2//,/ }; shift 2 ;;
@@ -145,6 +148,7 @@ meta cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 meta sizes "$USERS users, $INTERVIEWS interviews, $FAVORITES favorites"
 meta load "connections $CONNECTIONS, threads $THREADS, $DURATION s per scenario (after $WARMUP s warm-up), tokens $TOKENS, deep page after $DEEP_ROWS rows"
 meta pool_size "${POOL_SIZE:-server default}"
+meta write_pool_size "${WRITE_POOL_SIZE:-server default}"
 meta loadavg_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 autogroup_off "$KEEP_AUTOGROUP"
 meta autogroup "$AUTOGROUP"
@@ -219,6 +223,7 @@ log "starting favorites serve on $BASE"
 (
   export BIND=127.0.0.1:$PORT RUST_LOG=warn
   if [ -n "$POOL_SIZE" ]; then export DATABASE_POOL_SIZE=$POOL_SIZE; else unset DATABASE_POOL_SIZE; fi
+  if [ -n "$WRITE_POOL_SIZE" ]; then export DATABASE_WRITE_POOL_SIZE=$WRITE_POOL_SIZE; else unset DATABASE_WRITE_POOL_SIZE; fi
   exec "$BIN" serve
 ) > "$OUT/server.log" 2>&1 &
 SERVER_PID=$!
