@@ -222,8 +222,10 @@ BASE=http://127.0.0.1:$PORT
 log "starting favorites serve on $BASE"
 (
   export BIND=127.0.0.1:$PORT RUST_LOG=warn
-  if [ -n "$POOL_SIZE" ]; then export DATABASE_POOL_SIZE=$POOL_SIZE; else unset DATABASE_POOL_SIZE; fi
-  if [ -n "$WRITE_POOL_SIZE" ]; then export DATABASE_WRITE_POOL_SIZE=$WRITE_POOL_SIZE; else unset DATABASE_WRITE_POOL_SIZE; fi
+  # An option left unset leaves the server its default, whatever the caller exported.
+  export_or_unset() { if [ -n "$2" ]; then export "$1=$2"; else unset "$1"; fi; }
+  export_or_unset DATABASE_POOL_SIZE "$POOL_SIZE"
+  export_or_unset DATABASE_WRITE_POOL_SIZE "$WRITE_POOL_SIZE"
   exec "$BIN" serve
 ) > "$OUT/server.log" 2>&1 &
 SERVER_PID=$!
